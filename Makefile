@@ -1,0 +1,47 @@
+# The two commands a newcomer needs: `make run` (the portal on http://127.0.0.1:8000) and `make test`.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: help run test lint format bench clean
+
+help:
+	@echo "make run    install, migrate, create the admin user, serve on http://127.0.0.1:8000"
+	@echo "make test   install the test tools and run the whole suite (DATABASE_URL=postgres://... for PostgreSQL)"
+	@echo "make lint   ruff check and ruff format --check"
+	@echo "make bench  run the benchmarks and print their table"
+
+$(PY):
+	@python=$$(scripts/find-python.sh) && echo "Building $(VENV) with $$python" && "$$python" -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip
+
+# Reinstall only when the dependencies change, so a second `make run` starts in seconds.
+$(VENV)/.installed-run: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --editable .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --editable '.[dev]'
+	@touch $@ $(VENV)/.installed-run
+
+run: $(VENV)/.installed-run
+	@scripts/run.sh
+
+test: $(VENV)/.installed-dev
+	@scripts/install-browser.sh
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: $(VENV)/.installed-dev
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) var/staticfiles .pytest_cache

@@ -1,0 +1,8 @@
+"""ACS user identities and their access tokens."""
+
+from django.apps import AppConfig
+
+
+class IdentitiesConfig(AppConfig):
+    name = "identities"
+    verbose_name = "Identities"

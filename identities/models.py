@@ -1,0 +1,53 @@
+"""ACS user identities: the portal's copy of each ACS user and what it knows of its tokens."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from portal.sync import SyncedModel
+
+
+class TokenScope(models.TextChoices):
+    CHAT = "chat", "Chat"
+    VOIP = "voip", "VoIP (calls)"
+    CHAT_JOIN = "chat.join", "Join chats"
+    CHAT_JOIN_LIMITED = "chat.join.limited", "Join chats (limited)"
+    VOIP_JOIN = "voip.join", "Join calls"
+
+
+class Identity(SyncedModel):
+    # Blank until ACS has created the user: ACS chooses the id.
+    raw_id = models.CharField("ACS id", max_length=255, unique=True, null=True, blank=True)
+    display_name = models.CharField(max_length=200)
+    email = models.EmailField(blank=True, db_index=True)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="acs_identity",
+    )
+    token_scopes = models.JSONField(default=list, blank=True)
+    token_expires_at = models.DateTimeField(null=True, blank=True)
+    tokens_issued_at = models.DateTimeField(null=True, blank=True)
+    tokens_revoked_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    version = models.PositiveIntegerField(default=1)
+    # Stable key of this identity's create call: a retried create shows as the same in history.
+    sync_key = models.UUIDField(default=uuid.uuid4, editable=False)
+
+    class Meta:
+        verbose_name_plural = "identities"
+        ordering = ["display_name", "pk"]
+        permissions = [
+            ("issue_token", "Can issue access tokens"),
+            ("revoke_tokens", "Can revoke access tokens"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} <{self.email}>" if self.email else self.display_name

@@ -1,0 +1,8 @@
+"""ACS rooms and their participants."""
+
+from django.apps import AppConfig
+
+
+class RoomsConfig(AppConfig):
+    name = "rooms"
+    verbose_name = "Rooms"

@@ -1,0 +1,86 @@
+"""ACS rooms and their participants, as the portal holds them; ACS is made to match."""
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from portal.sync import SyncedModel
+
+MAX_ROOM_LIFETIME = timedelta(days=180)
+
+
+class Role(models.TextChoices):
+    PRESENTER = "Presenter", "Presenter"
+    ATTENDEE = "Attendee", "Attendee"
+    CONSUMER = "Consumer", "Consumer"
+    COLLABORATOR = "Collaborator", "Collaborator"
+
+
+class Room(SyncedModel):
+    # Blank until ACS has created the room: ACS chooses the id.
+    acs_id = models.CharField("ACS id", max_length=32, unique=True, null=True, blank=True)
+    title = models.CharField(max_length=200)
+    notes = models.TextField(blank=True)
+    valid_from = models.DateTimeField()
+    valid_until = models.DateTimeField()
+    pstn_dial_out_enabled = models.BooleanField("PSTN dial-out", default=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_rooms"
+    )
+    # Bumped by every edit; an editor sends the version it saw, so a stale edit is refused.
+    version = models.PositiveIntegerField(default=1)
+    # Sent as Repeatability-Request-ID on create: a retried create never makes a second room.
+    create_request_id = models.UUIDField(default=uuid.uuid4, editable=False)
+    create_first_sent = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["valid_from", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(valid_until__gt=F("valid_from")),
+                name="room_valid_until_after_valid_from",
+                violation_error_message="The room must end after it starts.",
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_until__lte=F("valid_from") + MAX_ROOM_LIFETIME),
+                name="room_at_most_180_days",
+                violation_error_message="A room can be valid for at most 180 days.",
+            ),
+        ]
+        indexes = [models.Index(fields=["valid_until", "valid_from"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Participant(models.Model):
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="participants")
+    identity = models.ForeignKey(
+        "identities.Identity", on_delete=models.CASCADE, related_name="participations"
+    )
+    role = models.CharField(max_length=16, choices=Role, default=Role.ATTENDEE)
+    added_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["room", "identity__display_name", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["room", "identity"],
+                name="participant_once_per_room",
+                violation_error_message="This person is already in the room.",
+            ),
+            models.CheckConstraint(
+                condition=Q(role__in=Role.values),
+                name="participant_role_valid",
+                violation_error_message="Unknown role.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.identity} in {self.room} as {self.role}"

@@ -1,0 +1,35 @@
+"""Fixtures shared by the whole suite: users in each staff group."""
+
+import pytest
+from django.contrib.auth.models import Group
+
+from portal.access import AUDITORS, ROLE_ADMINS, SCHEDULERS
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+def _member_of(django_user_model, username: str, group: str | None):
+    user = django_user_model.objects.create_user(username=username, password=PASSWORD)
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def scheduler(db, django_user_model):
+    return _member_of(django_user_model, "sam.scheduler", SCHEDULERS)
+
+
+@pytest.fixture
+def role_admin(db, django_user_model):
+    return _member_of(django_user_model, "rita.roleadmin", ROLE_ADMINS)
+
+
+@pytest.fixture
+def auditor(db, django_user_model):
+    return _member_of(django_user_model, "aldo.auditor", AUDITORS)
+
+
+@pytest.fixture
+def superuser(db, django_user_model):
+    return django_user_model.objects.create_superuser(username="root", password=PASSWORD)

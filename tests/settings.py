@@ -1,0 +1,33 @@
+"""Settings for the test suite: production settings with test-friendly environment defaults."""
+
+import os
+import tempfile
+from pathlib import Path
+
+# Production values (DEBUG off) so the suite exercises what is deployed; only TLS redirects are off,
+# because the test client speaks plain HTTP.
+for name, value in {
+    "DEBUG": "false",
+    "SECRET_KEY": "tests-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+    "ALLOWED_HOSTS": "testserver,localhost,127.0.0.1",
+    "SECURE_SSL_REDIRECT": "false",
+    "SECURE_HSTS_SECONDS": "0",
+    "SESSION_COOKIE_SECURE": "false",
+    "CSRF_COOKIE_SECURE": "false",
+    # A developer's .env must not change what the suite tests.
+    "PORTAL_ENV_FILE": "",
+}.items():
+    os.environ.setdefault(name, value)
+
+from portal.settings import *  # noqa: E402, F403
+from portal.settings import STORAGES  # noqa: E402
+
+# The manifest storage needs collectstatic; tests render templates without it.
+STORAGES = {
+    **STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# WhiteNoise serves from the finders, so no collectstatic; it still wants STATIC_ROOT to exist.
+STATIC_ROOT = Path(tempfile.mkdtemp(prefix="portal-static-"))
+WHITENOISE_USE_FINDERS = True
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
