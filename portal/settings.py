@@ -49,10 +49,11 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
-    "django_tasks_db",
+    # Before django_tasks_db: portal's db_worker (the same worker plus a sweeper) takes its place.
     "portal",
     "identities",
     "rooms",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [

@@ -1,6 +1,13 @@
-"""Sync state shared by every model that mirrors an ACS object."""
+"""Sync state and push machinery shared by every model that mirrors an ACS object."""
 
-from django.db import models
+import random
+import threading
+import uuid
+from datetime import datetime, timedelta
+
+from django.db import models, transaction
+from django.db.models import F, Q
+from django.utils import timezone
 
 
 class SyncState(models.TextChoices):
@@ -22,6 +29,157 @@ class SyncedModel(models.Model):
     synced_at = models.DateTimeField(null=True, blank=True)
     # Set when the portal deleted the object: the row stays as a tombstone until ACS confirms.
     deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Bumped by every change; a push that started on an older generation runs again.
+    sync_generation = models.PositiveBigIntegerField(default=0)
+    synced_generation = models.PositiveBigIntegerField(default=0)
+    # A worker holds the object while pushing it; an expired lease (a killed worker) frees it.
+    claimed_by = models.CharField(max_length=64, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         abstract = True
+
+
+# --------------------------------------------------------------------------- the push machinery
+
+LEASE = timedelta(seconds=60)
+BACKOFF_BASE = 2.0
+BACKOFF_CAP = 600.0
+_pending = threading.local()
+
+
+def backoff_delay(attempts: int, retry_after: float | None = None) -> float:
+    """Seconds before the next try: ACS's Retry-After when given, else exponential with jitter.
+
+    Full jitter spreads the retries of many rooms that failed together (an ACS outage), so they
+    do not come back as one burst; Retry-After is a floor because ACS asked for it.
+    """
+    exponential = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, attempts - 1))
+    delay = random.uniform(exponential / 2, exponential)  # noqa: S311 - jitter, not security
+    if retry_after is not None:
+        return max(float(retry_after), min(delay, float(retry_after) * 2))
+    return delay
+
+
+def enqueue_on_commit(kind: str, pk: int) -> None:
+    """Enqueue one sync task per object when the transaction commits, however often it changed.
+
+    Every change registers a callback, and the first to run enqueues everything pending; after a
+    rollback the pk stays pending and is pushed with the next commit, which costs one no-op push.
+    """
+    pending = getattr(_pending, "items", None)
+    if pending is None:
+        pending = _pending.items = set()
+    pending.add((kind, pk))
+    transaction.on_commit(_flush_pending)
+
+
+def _flush_pending() -> None:
+    items = getattr(_pending, "items", set())
+    _pending.items = set()
+    for kind, pk in sorted(items):
+        enqueue_now(kind, pk)
+
+
+def enqueue_now(kind: str, pk: int, *, run_after: datetime | None = None) -> None:
+    from identities.tasks import sync_identity
+    from rooms.tasks import sync_room
+
+    task = {"room": sync_room, "identity": sync_identity}[kind]
+    if run_after is not None and task.get_backend().supports_defer:
+        task = task.using(run_after=run_after)
+    elif run_after is not None:
+        # A backend that cannot defer (tests' immediate one) leaves the retry to the sweeper.
+        return
+    task.enqueue(pk)
+
+
+def mark_dirty(model, pk: int, kind: str, *, reset_attempts: bool = False) -> None:
+    """Record that the object changed and push it after commit (signals and services call this)."""
+    changes = {
+        "sync_generation": F("sync_generation") + 1,
+        "sync_state": SyncState.PENDING,
+        "next_sync_at": timezone.now(),
+    }
+    if reset_attempts:
+        changes["sync_attempts"] = 0
+    # update() fires no signal, so marking never loops back into the receivers.
+    model.objects.filter(pk=pk).update(**changes)
+    enqueue_on_commit(kind, pk)
+
+
+def claim(model, pk: int, worker: str) -> bool:
+    """Take the object for one push; False if another worker holds an unexpired lease."""
+    now = timezone.now()
+    return (
+        model.objects.filter(pk=pk)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .update(claimed_by=worker, claimed_until=now + LEASE)
+        == 1
+    )
+
+
+def release(model, pk: int, worker: str, *, generation: int, **outcome) -> bool:
+    """Finish a push: record the outcome, and report whether the object changed meanwhile.
+
+    The generation check and the release are one UPDATE, so a change committed during the push
+    is never lost: either this update sees it (and the caller pushes again) or the change's own
+    task finds the lease free.
+    """
+    done = (
+        model.objects.filter(pk=pk, claimed_by=worker, sync_generation=generation).update(
+            claimed_by="", claimed_until=None, synced_generation=generation, **outcome
+        )
+        == 1
+    )
+    if not done:
+        model.objects.filter(pk=pk, claimed_by=worker).update(claimed_by="", claimed_until=None)
+    return done
+
+
+def outcome_of(attempt) -> dict:
+    """The part of a gateway Attempt that goes into the audit trail."""
+    return {
+        "operation": attempt.operation,
+        "status": attempt.status,
+        "duration_ms": round(attempt.duration_ms),
+        "error_code": attempt.error_code or "",
+        "error": attempt.error_message or "",
+        "request_id": attempt.request_id or "",
+    }
+
+
+def new_worker_id() -> str:
+    return uuid.uuid4().hex
+
+
+def due(model):
+    """Objects whose push is due and that nobody holds: what the sweeper re-enqueues."""
+    now = timezone.now()
+    return (
+        model.objects.filter(sync_state__in=[SyncState.PENDING, SyncState.FAILED])
+        .filter(Q(next_sync_at__isnull=True) | Q(next_sync_at__lte=now))
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+    )
+
+
+# A due object untouched this long lost its task (a killed worker, a lost enqueue): re-enqueue it.
+SWEEP_GRACE = timedelta(seconds=30)
+
+
+def sweep() -> int:
+    """Re-enqueue every object whose push is overdue; returns how many."""
+    from identities.models import Identity
+    from rooms.models import Room
+
+    stale = timezone.now() - SWEEP_GRACE
+    count = 0
+    for model, kind in ((Identity, "identity"), (Room, "room")):
+        ids = list(due(model).filter(next_sync_at__lte=stale).values_list("pk", flat=True)[:500])
+        if ids:
+            # Pushed back, so the next sweep leaves them to the tasks enqueued now.
+            model.objects.filter(pk__in=ids).update(next_sync_at=timezone.now())
+        for pk in ids:
+            enqueue_now(kind, pk)
+        count += len(ids)
+    return count

@@ -35,6 +35,8 @@ class Room(SyncedModel):
     # Sent as Repeatability-Request-ID on create: a retried create never makes a second room.
     create_request_id = models.UUIDField(default=uuid.uuid4, editable=False)
     create_first_sent = models.DateTimeField(null=True, blank=True)
+    # What ACS held after the last confirmed push: the sync sends only the difference.
+    acs_state = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -33,3 +33,32 @@ def auditor(db, django_user_model):
 @pytest.fixture
 def superuser(db, django_user_model):
     return django_user_model.objects.create_superuser(username="root", password=PASSWORD)
+
+
+@pytest.fixture
+def emulator(settings):
+    """The embedded ACS emulator, emptied, with no faults; the portal's gateway talks to it."""
+    from portal import acs
+
+    emulator = acs.embedded_emulator(None)
+    emulator.reset()
+    yield emulator
+    emulator.clear_faults()
+
+
+def run_tasks(max_rounds: int = 50) -> int:
+    """Run every due task the way db_worker does, in this process; returns how many ran."""
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    worker = Worker(
+        queue_names=["*"],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=max_rounds,
+        worker_id="test-worker",
+        excluded_queue_names=[],
+    )
+    worker.run()
+    return worker._run_tasks

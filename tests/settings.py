@@ -30,4 +30,6 @@ STORAGES = {
 # WhiteNoise serves from the finders, so no collectstatic; it still wants STATIC_ROOT to exist.
 STATIC_ROOT = Path(tempfile.mkdtemp(prefix="portal-static-"))
 WHITENOISE_USE_FINDERS = True
+# The embedded emulator in memory: each test starts from an empty ACS (see tests/conftest.py).
+ACS_EMULATOR_STATE = ""
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

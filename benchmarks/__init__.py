@@ -1,0 +1,1 @@
+"""Benchmarks for the portal and its ACS emulator."""

@@ -1,0 +1,57 @@
+"""ACS's rules for a room's validity window, checked before anything is written."""
+
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from rooms.models import MAX_ROOM_LIFETIME, Role
+
+END_BEFORE_START = "The room must end after it starts."
+TOO_LONG = (
+    "A room can be valid for at most 180 days: shorten the window or split it into two rooms."
+)
+END_IN_PAST = "The end of the window is in the past: ACS refuses rooms that have already ended."
+START_TOO_FAR = "A room can start at most 180 days from now."
+NAIVE_TIME = "Give the time with its time zone."
+UNKNOWN_ROLE = "Unknown role {role!r}: choose Presenter, Attendee, Consumer or Collaborator."
+TITLE_REQUIRED = "Give the room a title."
+
+
+def default_window(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """ACS's own defaults: from now, for 180 days."""
+    now = now or timezone.now()
+    return now, now + MAX_ROOM_LIFETIME
+
+
+def check_window(valid_from: datetime, valid_until: datetime, *, now: datetime | None = None):
+    """Raise a ValidationError keyed by field for every rule ACS would refuse the window for."""
+    now = now or timezone.now()
+    for name, value in (("valid_from", valid_from), ("valid_until", valid_until)):
+        if timezone.is_naive(value):
+            raise ValidationError({name: NAIVE_TIME})
+    errors: dict[str, str] = {}
+    # Same precedence as ACS: an end in the past is reported before an inverted window.
+    if valid_until <= now:
+        errors["valid_until"] = END_IN_PAST
+    elif valid_until <= valid_from:
+        errors["valid_until"] = END_BEFORE_START
+    elif valid_until - valid_from > MAX_ROOM_LIFETIME:
+        errors["valid_until"] = TOO_LONG
+    if valid_from - now > MAX_ROOM_LIFETIME:
+        errors["valid_from"] = START_TOO_FAR
+    if errors:
+        raise ValidationError(errors)
+
+
+def check_role(role: str) -> str:
+    if role not in Role.values:
+        raise ValidationError({"role": UNKNOWN_ROLE.format(role=role)})
+    return role
+
+
+def one_hour_from_next_half_hour(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The window a new room form proposes: the next half hour, for one hour."""
+    now = (now or timezone.now()).replace(second=0, microsecond=0)
+    start = now + timedelta(minutes=30 - now.minute % 30)
+    return start, start + timedelta(hours=1)

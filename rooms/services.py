@@ -1,0 +1,312 @@
+"""The only writers of rooms and participants: each call checks, validates, writes, audits."""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from identities.models import Identity
+from identities.services import NewPerson, identity_find_or_create
+from portal import audit
+from portal.services import Conflict, require
+from rooms import rules
+from rooms.models import Participant, Role, Room
+from rooms.sync import mark_room_dirty
+
+STALE_EDIT = "Someone else changed this room while you were editing it."
+ROOM_GONE = "This room has been deleted."
+ALREADY_IN_ROOM = "{person} is already in the room."
+NOT_IN_ROOM = "Participant {pk} is not in this room."
+NOTHING_TO_ADD = "Choose at least one person to add."
+DUPLICATE_PERSON = "{person} is listed twice."
+
+ROOM_FIELDS = ("title", "notes", "valid_from", "valid_until", "pstn_dial_out_enabled")
+
+
+@dataclass(frozen=True)
+class ParticipantEntry:
+    """One person to put in a room: an existing identity or a new person, with a role."""
+
+    person: Identity | NewPerson
+    role: str = Role.ATTENDEE
+
+
+def _snapshot(room: Room) -> dict:
+    return {name: getattr(room, name) for name in ROOM_FIELDS}
+
+
+def _locked_room(room: Room | int) -> Room:
+    """Re-read the room under a row lock, so concurrent edits queue instead of overwriting."""
+    pk = room.pk if isinstance(room, Room) else room
+    try:
+        locked = Room.objects.select_for_update().get(pk=pk)
+    except Room.DoesNotExist:
+        raise ValidationError(ROOM_GONE) from None
+    if locked.deleted_at is not None:
+        raise ValidationError(ROOM_GONE)
+    return locked
+
+
+def _clean_title(title: str) -> str:
+    title = (title or "").strip()
+    if not title:
+        raise ValidationError({"title": rules.TITLE_REQUIRED})
+    return title
+
+
+def room_create(
+    *,
+    actor,
+    title: str,
+    valid_from: datetime | None = None,
+    valid_until: datetime | None = None,
+    pstn_dial_out_enabled: bool = False,
+    notes: str = "",
+    participants: Iterable[ParticipantEntry] = (),
+) -> Room:
+    """Create a room (ACS's defaults for a missing window) and, optionally, its participants."""
+    require(actor, "rooms.add_room", "create rooms")
+    default_from, _ = rules.default_window()
+    valid_from = valid_from or default_from
+    valid_until = valid_until or valid_from + rules.MAX_ROOM_LIFETIME
+    rules.check_window(valid_from, valid_until)
+    room = Room(
+        title=_clean_title(title),
+        notes=notes or "",
+        valid_from=valid_from,
+        valid_until=valid_until,
+        pstn_dial_out_enabled=bool(pstn_dial_out_enabled),
+        owner=actor,
+    )
+    room.full_clean()
+    entries = list(participants)
+    with transaction.atomic():
+        room.save()
+        audit.record(
+            action="portal.room.created",
+            actor=actor,
+            target=room,
+            room_id=room.pk,
+            changes=audit.diff({}, _snapshot(room)),
+        )
+        if entries:
+            _add(actor=actor, room=room, entries=entries)
+    return room
+
+
+def room_update(*, actor, room: Room, expected_version: int, **fields) -> Room:
+    """Change a room's fields; an edit made on an older version is refused as a Conflict."""
+    require(actor, "rooms.change_room", "edit rooms")
+    unknown = set(fields) - set(ROOM_FIELDS)
+    if unknown:
+        raise TypeError(f"room_update got unknown fields: {sorted(unknown)}")
+    with transaction.atomic():
+        current = _locked_room(room)
+        if current.version != expected_version:
+            raise Conflict(STALE_EDIT, current=current, changed=_changes_since(room, current))
+        before = _snapshot(current)
+        if "title" in fields:
+            fields["title"] = _clean_title(fields["title"])
+        for name, value in fields.items():
+            setattr(current, name, value)
+        after = _snapshot(current)
+        changes = audit.diff(before, after)
+        if not changes:
+            return current
+        if {"valid_from", "valid_until"} & set(changes):
+            rules.check_window(current.valid_from, current.valid_until)
+        current.full_clean()
+        current.version += 1
+        current.save()
+        audit.record(
+            action="portal.room.updated",
+            actor=actor,
+            target=current,
+            room_id=current.pk,
+            changes=changes,
+        )
+    return current
+
+
+def _changes_since(seen: Room, current: Room) -> dict:
+    """What another editor changed, for the conflict message (empty if the caller saw nothing)."""
+    if not isinstance(seen, Room) or seen.version == current.version:
+        return {}
+    return audit.diff(_snapshot(seen), _snapshot(current))
+
+
+def room_delete(*, actor, room: Room, expected_version: int | None = None) -> Room:
+    """Delete a room: a tombstone until ACS confirms; then the sync removes the row."""
+    require(actor, "rooms.delete_room", "delete rooms")
+    with transaction.atomic():
+        current = _locked_room(room)
+        if expected_version is not None and current.version != expected_version:
+            raise Conflict(STALE_EDIT, current=current, changed=_changes_since(room, current))
+        current.deleted_at = timezone.now()
+        current.version += 1
+        current.save(update_fields=["deleted_at", "version", "updated_at"])
+        audit.record(
+            action="portal.room.deleted",
+            actor=actor,
+            target=current,
+            room_id=current.pk,
+            changes=audit.diff(_snapshot(current), {}),
+        )
+    return current
+
+
+def room_duplicate(*, actor, room: Room, title: str | None = None) -> Room:
+    """A new room with the same settings, window and roster."""
+    entries = [
+        ParticipantEntry(person=p.identity, role=p.role)
+        for p in room.participants.select_related("identity").filter(
+            identity__deleted_at__isnull=True
+        )
+    ]
+    return room_create(
+        actor=actor,
+        title=title or f"{room.title} (copy)",
+        valid_from=room.valid_from,
+        valid_until=room.valid_until,
+        pstn_dial_out_enabled=room.pstn_dial_out_enabled,
+        notes=room.notes,
+        participants=entries,
+    )
+
+
+def participants_add(
+    *, actor, room: Room, entries: Iterable[ParticipantEntry]
+) -> list[Participant]:
+    """Add people (existing identities or new ones made on the fly) to a room, all or nothing."""
+    require(actor, "rooms.add_participant", "add participants")
+    entries = list(entries)
+    if not entries:
+        raise ValidationError(NOTHING_TO_ADD)
+    with transaction.atomic():
+        current = _locked_room(room)
+        return _add(actor=actor, room=current, entries=entries)
+
+
+def _add(*, actor, room: Room, entries: list[ParticipantEntry]) -> list[Participant]:
+    identities: list[tuple[Identity, str]] = []
+    for entry in entries:
+        rules.check_role(entry.role)
+        if isinstance(entry.person, NewPerson):
+            identity = identity_find_or_create(actor=actor, person=entry.person)
+        else:
+            identity = entry.person
+            if identity.deleted_at is not None:
+                raise ValidationError(f"{identity} has been deleted.")
+        identities.append((identity, entry.role))
+    seen: set[int] = set()
+    for identity, _ in identities:
+        if identity.pk in seen:
+            raise ValidationError(DUPLICATE_PERSON.format(person=identity))
+        seen.add(identity.pk)
+    present = set(
+        Participant.objects.filter(room=room, identity_id__in=seen).values_list(
+            "identity_id", flat=True
+        )
+    )
+    for identity, _ in identities:
+        if identity.pk in present:
+            raise ValidationError(ALREADY_IN_ROOM.format(person=identity))
+    added = []
+    for identity, role in identities:
+        participant = Participant.objects.create(room=room, identity=identity, role=role)
+        audit.record(
+            action="portal.participant.added",
+            actor=actor,
+            target=participant,
+            room_id=room.pk,
+            changes={
+                "identity": {"before": None, "after": str(identity)},
+                "role": {"before": None, "after": role},
+            },
+        )
+        added.append(participant)
+    return added
+
+
+def participant_role_change(*, actor, participant: Participant, role: str) -> Participant:
+    """Give one participant a new role."""
+    changed = participants_roles_change(
+        actor=actor, room=participant.room, roles={participant.pk: role}
+    )
+    return changed[0] if changed else Participant.objects.get(pk=participant.pk)
+
+
+def participants_roles_change(*, actor, room: Room, roles: Mapping[int, str]) -> list[Participant]:
+    """Change several participants' roles at once (participant id → role), all or nothing."""
+    require(actor, "rooms.change_participant", "change participants' roles")
+    for role in roles.values():
+        rules.check_role(role)
+    with transaction.atomic():
+        current = _locked_room(room)
+        participants = {
+            p.pk: p
+            for p in Participant.objects.select_related("identity").filter(
+                room=current, pk__in=list(roles)
+            )
+        }
+        for pk in roles:
+            if pk not in participants:
+                raise ValidationError(NOT_IN_ROOM.format(pk=pk))
+        changed = []
+        for pk, role in roles.items():
+            participant = participants[pk]
+            if participant.role == role:
+                continue
+            before = participant.role
+            participant.role = role
+            participant.save(update_fields=["role", "updated_at"])
+            audit.record(
+                action="portal.participant.role_changed",
+                actor=actor,
+                target=participant,
+                room_id=current.pk,
+                changes={"role": {"before": before, "after": role}},
+            )
+            changed.append(participant)
+    return changed
+
+
+def participants_remove(*, actor, room: Room, participant_ids: Iterable[int]) -> int:
+    """Take participants out of a room, all or nothing; returns how many left."""
+    require(actor, "rooms.delete_participant", "remove participants")
+    ids = list(dict.fromkeys(participant_ids))
+    if not ids:
+        raise ValidationError("Choose at least one participant to remove.")
+    with transaction.atomic():
+        current = _locked_room(room)
+        participants = list(
+            Participant.objects.select_related("identity").filter(room=current, pk__in=ids)
+        )
+        found = {p.pk for p in participants}
+        for pk in ids:
+            if pk not in found:
+                raise ValidationError(NOT_IN_ROOM.format(pk=pk))
+        for participant in participants:
+            audit.record(
+                action="portal.participant.removed",
+                actor=actor,
+                target=participant,
+                room_id=current.pk,
+                changes={
+                    "identity": {"before": str(participant.identity), "after": None},
+                    "role": {"before": participant.role, "after": None},
+                },
+            )
+            participant.delete()
+    return len(participants)
+
+
+def room_retry_sync(*, actor, room: Room) -> None:
+    """Push a room to ACS now, also one that ACS refused before (after its cause was fixed)."""
+    require(actor, "rooms.change_room", "retry pushing rooms")
+    with transaction.atomic():
+        audit.record(action="portal.room.sync_requested", actor=actor, target=room, room_id=room.pk)
+        mark_room_dirty(room.pk, reset_attempts=True)

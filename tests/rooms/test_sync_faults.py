@@ -1,0 +1,172 @@
+"""Pushes survive ACS failing: retried with backoff, never duplicated, never lost."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from portal import acs
+from portal.models import AuditEvent
+from portal.sync import SyncState, backoff_delay
+from rooms import services
+from rooms.models import Room
+from rooms.sync import push_room
+from tests.conftest import run_tasks
+
+pytestmark = pytest.mark.django_db
+
+
+def _create(actor, capture, title="Resilient"):
+    start = timezone.now() + timedelta(hours=1)
+    with capture(execute=True):
+        return services.room_create(
+            actor=actor, title=title, valid_from=start, valid_until=start + timedelta(hours=1)
+        )
+
+
+def _let_deferred_tasks_run() -> None:
+    """Stand in for waiting: make every deferred task due now."""
+    DBTaskResult.objects.filter(status="READY").update(run_after=timezone.now())
+
+
+def _acs_room_count() -> int:
+    return sum(1 for _ in acs.get_gateway().list_rooms())
+
+
+def test_a_room_created_while_acs_is_down_exists_once_after_recovery(
+    emulator, scheduler, django_capture_on_commit_callbacks
+):
+    emulator.set_faults(error_rates={503: 1.0})
+    room = _create(scheduler, django_capture_on_commit_callbacks)
+    run_tasks()
+    room.refresh_from_db()
+    assert room.sync_state == SyncState.FAILED
+    assert room.next_sync_at > timezone.now()
+    assert "503" in room.sync_error or "unavailable" in room.sync_error.lower()
+    assert AuditEvent.objects.filter(action="acs.room.created_failed", room_id=room.pk).exists()
+
+    emulator.clear_faults()
+    _let_deferred_tasks_run()
+    run_tasks()
+    room.refresh_from_db()
+    assert room.sync_state == SyncState.SYNCED
+    assert _acs_room_count() == 1
+
+
+def test_a_create_whose_answer_was_lost_is_replayed_not_duplicated(
+    emulator, scheduler, django_capture_on_commit_callbacks
+):
+    # ACS makes the room, then the connection drops before the answer arrives.
+    emulator.set_faults(drop_rate=1.0, drop_when="after")
+    room = _create(scheduler, django_capture_on_commit_callbacks)
+    run_tasks()
+    room.refresh_from_db()
+    assert room.sync_state == SyncState.FAILED
+    assert room.acs_id is None
+    emulator.clear_faults()
+    assert _acs_room_count() == 1, "ACS applied the create whose answer was lost"
+
+    _let_deferred_tasks_run()
+    run_tasks()
+    room.refresh_from_db()
+    assert room.sync_state == SyncState.SYNCED
+    assert _acs_room_count() == 1
+
+
+def test_a_throttled_push_waits_at_least_retry_after(
+    emulator, scheduler, django_capture_on_commit_callbacks
+):
+    emulator.set_faults(error_rates={429: 1.0})
+    room = _create(scheduler, django_capture_on_commit_callbacks)
+    before = timezone.now()
+    run_tasks()
+    room.refresh_from_db()
+    assert room.sync_state == SyncState.FAILED
+    retry = DBTaskResult.objects.get(status="READY")
+    # The emulator answers 429 with Retry-After: 1.
+    assert retry.run_after >= before + timedelta(seconds=1)
+    assert room.next_sync_at >= before + timedelta(seconds=1)
+
+
+def test_a_room_deleted_while_acs_is_down_is_gone_after_recovery(
+    emulator, scheduler, django_capture_on_commit_callbacks
+):
+    room = _create(scheduler, django_capture_on_commit_callbacks)
+    run_tasks()
+    emulator.set_faults(error_rates={500: 1.0})
+    with django_capture_on_commit_callbacks(execute=True):
+        services.room_delete(actor=scheduler, room=room)
+    run_tasks()
+    room.refresh_from_db()
+    assert room.deleted_at is not None
+    assert room.sync_state == SyncState.FAILED
+
+    emulator.clear_faults()
+    _let_deferred_tasks_run()
+    run_tasks()
+    assert not Room.objects.filter(pk=room.pk).exists()
+    assert _acs_room_count() == 0
+
+
+def test_a_push_acs_refuses_stops_with_the_reason_and_is_not_retried(
+    emulator, scheduler, django_capture_on_commit_callbacks
+):
+    room = _create(scheduler, django_capture_on_commit_callbacks)
+    # Make the stored window one ACS refuses (it ended), behind the services' back.
+    Room.objects.filter(pk=room.pk).update(
+        valid_from=timezone.now() - timedelta(hours=3),
+        valid_until=timezone.now() - timedelta(hours=2),
+    )
+    run_tasks()
+    room.refresh_from_db()
+    assert room.sync_state == SyncState.STOPPED
+    assert "past" in room.sync_error
+    assert room.next_sync_at is None
+    assert not DBTaskResult.objects.filter(status="READY").exists()
+
+
+def test_a_room_held_by_another_worker_is_not_pushed_twice(emulator, scheduler, settings):
+    from portal.sync import claim
+
+    room = Room.objects.create(
+        title="Contested",
+        owner=scheduler,
+        valid_from=timezone.now() + timedelta(hours=1),
+        valid_until=timezone.now() + timedelta(hours=2),
+    )
+    assert claim(Room, room.pk, "worker-a")
+    assert push_room(room.pk, worker="worker-b") == "busy"
+    assert emulator.requests()["counts"].get("Rooms_Create", 0) == 0
+
+
+def test_a_change_made_during_a_push_is_pushed_too(
+    emulator, scheduler, django_capture_on_commit_callbacks, monkeypatch
+):
+    room = _create(scheduler, django_capture_on_commit_callbacks)
+    from rooms import sync
+
+    real = sync._push_once
+    calls = []
+
+    def push_and_meanwhile_edit(room_obj, worker):
+        result = real(room_obj, worker)
+        if not calls:
+            # Another request commits an edit while this push is in flight.
+            Room.objects.filter(pk=room_obj.pk).update(pstn_dial_out_enabled=True)
+            sync.mark_room_dirty(room_obj.pk)
+        calls.append(result)
+        return result
+
+    monkeypatch.setattr(sync, "_push_once", push_and_meanwhile_edit)
+    assert push_room(room.pk) == SyncState.SYNCED
+    assert len(calls) == 2
+    room.refresh_from_db()
+    assert acs.get_gateway().get_room(room.acs_id).pstn_dial_out_enabled is True
+
+
+@pytest.mark.parametrize("attempt", [1, 3, 10])
+def test_backoff_grows_and_honours_retry_after(attempt):
+    delays = [backoff_delay(attempt) for _ in range(50)]
+    assert all(0 < d <= 600 for d in delays)
+    assert min(backoff_delay(attempt, retry_after=30) for _ in range(50)) >= 30
