@@ -156,6 +156,8 @@ def record(
     if not _ACTION.match(action):
         raise ValueError(f"Audit action {action!r} is not a code like 'portal.room.created'.")
     if target is not None:
+        if target.pk is None:
+            raise ValueError("record() needs a saved target: save it before recording the event.")
         target_type = target_type or target._meta.label_lower
         target_id = target_id if target_id is not None else str(target.pk)
         target_label = target_label if target_label is not None else str(target)

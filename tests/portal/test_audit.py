@@ -70,6 +70,26 @@ def test_it_lets_explicit_target_fields_override_the_instance(scheduler):
     assert (event.target_type, event.target_id, event.target_label) == ("auth.user", "x", "Sam")
 
 
+def test_it_files_a_room_and_its_participants_under_the_room():
+    from rooms.models import Participant, Room
+
+    room_event = record(action="portal.room.created", target=Room(pk=5, title="Standup"))
+    participant_event = record(
+        action="portal.participant.role_changed",
+        target=Participant(pk=9, room_id=5),
+        target_label="Ada in Standup",
+    )
+
+    assert (room_event.target_type, room_event.room_id) == ("rooms.room", 5)
+    assert room_event.target_label == "Standup"
+    assert (participant_event.target_type, participant_event.room_id) == ("rooms.participant", 5)
+
+
+def test_it_refuses_an_unsaved_target():
+    with pytest.raises(ValueError, match="saved target"):
+        record(action="portal.group.created", target=Group(name="New"))
+
+
 @pytest.mark.parametrize("action", ["created", "portal.created", "Portal.Room.Created", ""])
 def test_it_refuses_an_action_that_is_not_a_dotted_code(action):
     with pytest.raises(ValueError, match="not a code"):
