@@ -40,9 +40,11 @@ def apply_group_permissions(apps, group_permissions: dict[str, list[str]]) -> No
 
     # Permissions are normally created after all migrations ran; a fresh database has none yet.
     for app_config in apps.get_app_configs():
+        # create_permissions skips apps without a models module, which historical apps lack.
+        original = getattr(app_config, "models_module", None)
         app_config.models_module = True
         create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+        app_config.models_module = original
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     for name, perms in group_permissions.items():

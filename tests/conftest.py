@@ -1,14 +1,24 @@
 """Fixtures shared by the whole suite: users in each staff group."""
 
 import pytest
+from django.apps import apps as django_apps
 from django.contrib.auth.models import Group
 
-from portal.access import AUDITORS, ROLE_ADMINS, SCHEDULERS
+from portal.access import (
+    AUDITORS,
+    GROUP_PERMISSIONS,
+    ROLE_ADMINS,
+    SCHEDULERS,
+    apply_group_permissions,
+)
 
 PASSWORD = "correct-horse-battery-staple"
 
 
 def _member_of(django_user_model, username: str, group: str | None):
+    if group and not Group.objects.filter(name=group).exists():
+        # A transactional test before this one flushed what the data migration made.
+        apply_group_permissions(django_apps, GROUP_PERMISSIONS)
     user = django_user_model.objects.create_user(username=username, password=PASSWORD)
     if group:
         user.groups.add(Group.objects.get(name=group))
@@ -48,6 +58,9 @@ def emulator(settings):
 
 def run_tasks(max_rounds: int = 50) -> int:
     """Run every due task the way db_worker does, in this process; returns how many ran."""
+    from unittest import mock
+
+    from django_tasks_db.management.commands import db_worker
     from django_tasks_db.management.commands.db_worker import Worker
 
     worker = Worker(
@@ -60,5 +73,8 @@ def run_tasks(max_rounds: int = 50) -> int:
         worker_id="test-worker",
         excluded_queue_names=[],
     )
-    worker.run()
+    # The worker recycles connections between tasks; inside a test's transaction that would
+    # close the test's own connection (PostgreSQL), so here it keeps it.
+    with mock.patch.object(db_worker, "close_old_connections", lambda: None):
+        worker.run()
     return worker._run_tasks

@@ -33,3 +33,10 @@ WHITENOISE_USE_FINDERS = True
 # The embedded emulator in memory: each test starts from an empty ACS (see tests/conftest.py).
 ACS_EMULATOR_STATE = ""
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# SQLite tests run on a file, as the portal does: an in-memory database fails a second writer at
+# once instead of waiting for the busy timeout, which concurrency tests must see.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": str(Path(tempfile.mkdtemp(prefix="portal-test-db-")) / "test.sqlite3")
+    }

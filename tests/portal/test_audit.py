@@ -8,12 +8,13 @@ import uuid
 import zoneinfo
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 from django.db import connection, transaction
 
 from portal.audit import REDACTED, diff, json_safe, record, snapshot
 from portal.models import GENESIS_HASH, AppendOnlyError, AuditChainHead, AuditEvent
+from rooms.models import Participant, Room
 
 pytestmark = pytest.mark.django_db
 
@@ -71,8 +72,6 @@ def test_it_lets_explicit_target_fields_override_the_instance(scheduler):
 
 
 def test_it_files_a_room_and_its_participants_under_the_room():
-    from rooms.models import Participant, Room
-
     room_event = record(action="portal.room.created", target=Room(pk=5, title="Standup"))
     participant_event = record(
         action="portal.participant.role_changed",
@@ -347,8 +346,6 @@ def test_the_orm_can_neither_change_nor_delete_nor_slip_in_an_event(tamper):
 
 
 def test_no_group_or_user_may_be_granted_change_or_delete_of_events(superuser):
-    from django.contrib.auth.models import Permission
-
     codenames = set(
         Permission.objects.filter(content_type__app_label="portal").values_list(
             "codename", flat=True

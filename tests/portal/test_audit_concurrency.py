@@ -3,37 +3,16 @@
 import io
 import itertools
 import threading
-import time
 
 import pytest
 from django.core.management import call_command
-from django.db import OperationalError, connection, transaction
+from django.db import connection, transaction
 
 from portal.audit import record
 from portal.models import GENESIS_HASH, AuditChainHead, AuditEvent
 
 THREADS = 4
 EVENTS_EACH = 15
-
-
-def _retrying_shared_cache_locks(work) -> None:
-    """Run work in a transaction; on SQLite, run it again when the test database is locked.
-
-    The SQLite test database lives in memory with a shared cache, where a second writer gets
-    "database table is locked" at once instead of queueing on the busy timeout as it does on the
-    WAL file the portal runs on. Retrying stands in for that queue; each failed attempt rolls
-    back whole, which the chain must survive too. PostgreSQL queues on the row lock: no retry.
-    """
-    for _attempt in range(10_000):
-        try:
-            with transaction.atomic():
-                work()
-            return
-        except OperationalError as exc:
-            if connection.vendor != "sqlite" or "locked" not in str(exc):
-                raise
-            time.sleep(0.001)
-    raise AssertionError("the test database stayed locked")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -58,7 +37,10 @@ def test_concurrent_writers_make_one_unbroken_chain(django_user_model):
                         actor=actor,
                     )
 
-                _retrying_shared_cache_locks(work)
+                # SQLite queues writers on its busy timeout (a file test database, as in
+                # production); PostgreSQL queues them on the chain head's row lock.
+                with transaction.atomic():
+                    work()
         except BaseException as exc:
             errors.append(exc)
         finally:
