@@ -1,0 +1,1 @@
+"""The rooms app's manage.py commands: reconcile, import_participants."""

@@ -1,0 +1,91 @@
+"""Add the people of a CSV file (name, email, role) to a room, all of them or none."""
+
+import sys
+from pathlib import Path
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from portal.services import require
+from rooms import csv_import
+from rooms.management import find_actor
+from rooms.models import Room
+
+# ACS room ids are 15 to 19 digits; portal ids stay far below that.
+ACS_ID_DIGITS = 15
+
+
+class Command(BaseCommand):
+    help = (
+        "Add everyone in a CSV file (columns name, email and optionally role) to a room. "
+        "Every row is checked first; with any bad row nothing is added."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("room", help="The portal room id, or the room's ACS id.")
+        parser.add_argument("file", type=Path, help="The CSV file (UTF-8, `,` or `;`).")
+        parser.add_argument(
+            "--actor",
+            metavar="USERNAME",
+            help="Who adds the people (their permissions apply); default: the first superuser.",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Check the file and show the plan only."
+        )
+
+    def handle(self, *args, room: str, file: Path, actor: str | None, dry_run: bool, **options):
+        user = find_actor(actor)
+        target = _find_room(room)
+        try:
+            # Checked before reading the file, so a refusal is not buried under row messages.
+            require(user, "rooms.add_participant", "add participants")
+        except PermissionDenied as exc:
+            raise CommandError(str(exc)) from exc
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            raise CommandError(f"Cannot read {file}: {exc.strerror}.") from exc
+
+        plan = csv_import.parse_participants_csv(data, room=target)
+        if not plan.ok:
+            for error in plan.errors:
+                self.stderr.write(str(error))
+            self.stderr.write(f"Nothing was added to {target}: fix the file and run this again.")
+            sys.exit(1)
+        if dry_run:
+            for row in plan.rows:
+                known = "known identity" if row.identity else "new identity"
+                self.stdout.write(
+                    f"Line {row.line}: {row.action} {row.name} <{row.email}> as {row.role} "
+                    f"({known})"
+                )
+            self.stdout.write(
+                f"Dry run: would add {_people(len(plan.rows))} to {target}; nothing was written."
+            )
+            return
+        try:
+            added = csv_import.apply_plan(actor=user, room=target, plan=plan)
+        except ValidationError as exc:
+            # The room changed since the check (someone added a listed person meanwhile).
+            raise CommandError(f"Nothing was added: {'; '.join(exc.messages)}") from exc
+        except PermissionDenied as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(f"Added {_people(len(added))} to {target}.")
+
+
+def _find_room(value: str) -> Room:
+    rooms = Room.objects.filter(deleted_at__isnull=True)
+    value = value.strip()
+    room = None
+    if value.isdigit():
+        if len(value) >= ACS_ID_DIGITS:
+            room = rooms.filter(acs_id=value).first()
+        else:
+            room = rooms.filter(pk=int(value)).first()
+    if room is None:
+        raise CommandError(f"There is no room {value!r}: give the portal room id or its ACS id.")
+    return room
+
+
+def _people(count: int) -> str:
+    return f"{count} participant" if count == 1 else f"{count} participants"
