@@ -172,22 +172,14 @@ def identity_revoke_tokens(*, actor, identity: Identity) -> Identity:
 def identity_delete(*, actor, identity: Identity) -> Identity:
     """Take the identity out of every room, then delete it (ACS deletes the user and its tokens)."""
     require(actor, "identities.delete_identity", "delete identities")
+    # Imported here: rooms.services imports this module to add new people.
     from rooms.models import Participant
+    from rooms.services import remove_participant
 
     with transaction.atomic():
         current = _live(identity)
-        for participant in Participant.objects.select_related("room").filter(identity=current):
-            audit.record(
-                action="portal.participant.removed",
-                actor=actor,
-                target=participant,
-                room_id=participant.room_id,
-                changes={
-                    "identity": {"before": str(current), "after": None},
-                    "role": {"before": participant.role, "after": None},
-                },
-            )
-            participant.delete()
+        for participant in Participant.objects.select_related("identity").filter(identity=current):
+            remove_participant(actor=actor, participant=participant)
         current.deleted_at = timezone.now()
         current.save(update_fields=["deleted_at", "updated_at"])
         audit.record(

@@ -2,10 +2,8 @@
 
 import contextlib
 import logging
-from datetime import timedelta
 
 from django.db import transaction
-from django.utils import timezone
 
 from identities.models import Identity
 from portal import acs, audit
@@ -51,38 +49,8 @@ def push_identity(pk: int, *, worker: str | None = None) -> str:
             raw_id = gateway.create_user(on_attempt=record)
             Identity.objects.filter(pk=pk).update(raw_id=raw_id)
     except acs.AcsError as exc:
-        attempts = identity.sync_attempts + 1
-        transient = exc.transient
-        next_at = (
-            timezone.now()
-            + timedelta(
-                seconds=machinery.backoff_delay(attempts, getattr(exc, "retry_after", None))
-            )
-            if transient
-            else None
-        )
-        Identity.objects.filter(pk=pk, claimed_by=worker).update(
-            sync_state=SyncState.FAILED if transient else SyncState.STOPPED,
-            sync_error=str(exc)[:2000],
-            sync_attempts=attempts,
-            next_sync_at=next_at,
-            claimed_by="",
-            claimed_until=None,
-        )
-        if next_at is not None:
-            machinery.enqueue_now("identity", pk, run_after=next_at)
-        return SyncState.FAILED if transient else SyncState.STOPPED
-    if machinery.release(
-        Identity,
-        pk,
-        worker,
-        generation=generation,
-        sync_state=SyncState.SYNCED,
-        sync_error="",
-        sync_attempts=0,
-        next_sync_at=None,
-        synced_at=timezone.now(),
-    ):
+        return machinery.fail(Identity, "identity", identity, worker, exc)
+    if machinery.succeed(Identity, pk, worker, generation=generation):
         return SyncState.SYNCED
     machinery.enqueue_now("identity", pk)
     return SyncState.PENDING

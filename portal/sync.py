@@ -137,6 +137,42 @@ def release(model, pk: int, worker: str, *, generation: int, **outcome) -> bool:
     return done
 
 
+def succeed(model, pk: int, worker: str, *, generation: int) -> bool:
+    """Release after ACS accepted the push: synced, unless the object changed meanwhile."""
+    return release(
+        model,
+        pk,
+        worker,
+        generation=generation,
+        sync_state=SyncState.SYNCED,
+        sync_error="",
+        sync_attempts=0,
+        next_sync_at=None,
+        synced_at=timezone.now(),
+    )
+
+
+def fail(model, kind: str, obj, worker: str, exc) -> str:
+    """Release after a failed push: failed with its next try, or stopped when ACS refused it."""
+    attempts = obj.sync_attempts + 1
+    if exc.transient:
+        delay = backoff_delay(attempts, getattr(exc, "retry_after", None))
+        next_at, state = timezone.now() + timedelta(seconds=delay), SyncState.FAILED
+    else:
+        next_at, state = None, SyncState.STOPPED
+    model.objects.filter(pk=obj.pk, claimed_by=worker).update(
+        sync_state=state,
+        sync_error=str(exc)[:2000],
+        sync_attempts=attempts,
+        next_sync_at=next_at,
+        claimed_by="",
+        claimed_until=None,
+    )
+    if next_at is not None:
+        enqueue_now(kind, obj.pk, run_after=next_at)
+    return state
+
+
 def outcome_of(attempt) -> dict:
     """The part of a gateway Attempt that goes into the audit trail."""
     return {

@@ -290,18 +290,23 @@ def participants_remove(*, actor, room: Room, participant_ids: Iterable[int]) ->
             if pk not in found:
                 raise ValidationError(NOT_IN_ROOM.format(pk=pk))
         for participant in participants:
-            audit.record(
-                action="portal.participant.removed",
-                actor=actor,
-                target=participant,
-                room_id=current.pk,
-                changes={
-                    "identity": {"before": str(participant.identity), "after": None},
-                    "role": {"before": participant.role, "after": None},
-                },
-            )
-            participant.delete()
+            remove_participant(actor=actor, participant=participant)
     return len(participants)
+
+
+def remove_participant(*, actor, participant: Participant) -> None:
+    """Delete one participant with its audit event; callers check permission and hold the lock."""
+    audit.record(
+        action="portal.participant.removed",
+        actor=actor,
+        target=participant,
+        room_id=participant.room_id,
+        changes={
+            "identity": {"before": str(participant.identity), "after": None},
+            "role": {"before": participant.role, "after": None},
+        },
+    )
+    participant.delete()
 
 
 def room_retry_sync(*, actor, room: Room) -> None:

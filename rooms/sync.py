@@ -99,23 +99,13 @@ def push_room(pk: int, *, worker: str | None = None) -> str:
         try:
             finished = _push_once(room, worker)
         except acs.AcsError as exc:
-            return _failed(room, worker, generation, exc)
+            return machinery.fail(Room, "room", room, worker, exc)
         except Exception as exc:  # a bug must not leave the room claimed until the lease ends
             log.exception("Pushing room %s failed", pk)
-            return _failed(room, worker, generation, acs.AcsUnavailable(str(exc)))
+            return machinery.fail(Room, "room", room, worker, acs.AcsUnavailable(str(exc)))
         if finished == "deleted":
             return "deleted"
-        if machinery.release(
-            Room,
-            pk,
-            worker,
-            generation=generation,
-            sync_state=SyncState.SYNCED,
-            sync_error="",
-            sync_attempts=0,
-            next_sync_at=None,
-            synced_at=timezone.now(),
-        ):
+        if machinery.succeed(Room, pk, worker, generation=generation):
             return SyncState.SYNCED
         # Changed during the push: go round again while we still hold the room.
         if not machinery.claim(Room, pk, worker):
@@ -253,26 +243,3 @@ def _adopted(room: Room, candidate, desired: dict) -> None:
             changes={"acs_id": {"before": None, "after": candidate.id}},
         )
     mark_room_dirty(room.pk)
-
-
-def _failed(room: Room, worker: str, generation: int, exc: "acs.AcsError") -> str:
-    attempts = room.sync_attempts + 1
-    if exc.transient:
-        delay = machinery.backoff_delay(attempts, getattr(exc, "retry_after", None))
-        next_at = timezone.now() + timedelta(seconds=delay)
-        state = SyncState.FAILED
-    else:
-        next_at = None
-        state = SyncState.STOPPED
-    message = str(exc)
-    Room.objects.filter(pk=room.pk, claimed_by=worker).update(
-        sync_state=state,
-        sync_error=message[:2000],
-        sync_attempts=attempts,
-        next_sync_at=next_at,
-        claimed_by="",
-        claimed_until=None,
-    )
-    if next_at is not None:
-        machinery.enqueue_now("room", room.pk, run_after=next_at)
-    return state
