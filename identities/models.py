@@ -1,7 +1,5 @@
 """ACS user identities: the portal's copy of each ACS user and what it knows of its tokens."""
 
-import uuid
-
 from django.conf import settings
 from django.db import models
 
@@ -38,8 +36,6 @@ class Identity(SyncedModel):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     version = models.PositiveIntegerField(default=1)
-    # Stable key of this identity's create call: a retried create shows as the same in history.
-    sync_key = models.UUIDField(default=uuid.uuid4, editable=False)
 
     class Meta:
         verbose_name_plural = "identities"

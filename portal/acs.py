@@ -480,42 +480,59 @@ ROOMS_API_VERSION = "2025-03-13"
 IDENTITY_API_VERSION = "2023-10-01"
 
 
+def _client(cls, api_version: str, is_async: bool, connection_string, ca_bundle, app, kwargs):
+    endpoint, credential, kwargs = _client_args(connection_string, ca_bundle, app, is_async, kwargs)
+    # A plain string: the SDKs' own enum default leaks "ApiVersion.V…" into nextLink queries.
+    kwargs.setdefault("api_version", api_version)
+    if api_version == ROOMS_API_VERSION:
+        kwargs["per_call_policies"] = [RepeatabilityPolicy(), *kwargs.get("per_call_policies", [])]
+    # Not from_connection_string: it forces https, which breaks http endpoints.
+    return cls(endpoint, credential, **kwargs)
+
+
 def rooms_client(
     connection_string: str = "", *, ca_bundle: str = "", app: Callable | None = None, **kwargs: Any
 ) -> RoomsClient:
     """A RoomsClient. Empty connection string: the embedded emulator (or `app`) in-process.
     With `app` and a connection string: that app in-process at the connection string's endpoint.
     Extra kwargs go to the SDK client (e.g. retry_total, per_retry_policies, transport)."""
-    endpoint, credential, kwargs = _client_args(connection_string, ca_bundle, app, False, kwargs)
-    kwargs.setdefault("api_version", ROOMS_API_VERSION)
-    kwargs["per_call_policies"] = [RepeatabilityPolicy(), *kwargs.get("per_call_policies", [])]
-    # Not from_connection_string: it forces https, which breaks http endpoints.
-    return RoomsClient(endpoint, credential, **kwargs)
+    return _client(RoomsClient, ROOMS_API_VERSION, False, connection_string, ca_bundle, app, kwargs)
 
 
 def async_rooms_client(
     connection_string: str = "", *, ca_bundle: str = "", app: Callable | None = None, **kwargs: Any
 ) -> AsyncRoomsClient:
-    endpoint, credential, kwargs = _client_args(connection_string, ca_bundle, app, True, kwargs)
-    kwargs.setdefault("api_version", ROOMS_API_VERSION)
-    kwargs["per_call_policies"] = [RepeatabilityPolicy(), *kwargs.get("per_call_policies", [])]
-    return AsyncRoomsClient(endpoint, credential, **kwargs)
+    return _client(
+        AsyncRoomsClient, ROOMS_API_VERSION, True, connection_string, ca_bundle, app, kwargs
+    )
 
 
 def identity_client(
     connection_string: str = "", *, ca_bundle: str = "", app: Callable | None = None, **kwargs: Any
 ) -> CommunicationIdentityClient:
-    endpoint, credential, kwargs = _client_args(connection_string, ca_bundle, app, False, kwargs)
-    kwargs.setdefault("api_version", IDENTITY_API_VERSION)
-    return CommunicationIdentityClient(endpoint, credential, **kwargs)
+    return _client(
+        CommunicationIdentityClient,
+        IDENTITY_API_VERSION,
+        False,
+        connection_string,
+        ca_bundle,
+        app,
+        kwargs,
+    )
 
 
 def async_identity_client(
     connection_string: str = "", *, ca_bundle: str = "", app: Callable | None = None, **kwargs: Any
 ) -> AsyncCommunicationIdentityClient:
-    endpoint, credential, kwargs = _client_args(connection_string, ca_bundle, app, True, kwargs)
-    kwargs.setdefault("api_version", IDENTITY_API_VERSION)
-    return AsyncCommunicationIdentityClient(endpoint, credential, **kwargs)
+    return _client(
+        AsyncCommunicationIdentityClient,
+        IDENTITY_API_VERSION,
+        True,
+        connection_string,
+        ca_bundle,
+        app,
+        kwargs,
+    )
 
 
 # --------------------------------------------------------------------------- error mapping

@@ -1,6 +1,6 @@
 """ACS's rules for a room's validity window, checked before anything is written."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -48,10 +48,3 @@ def check_role(role: str) -> str:
     if role not in Role.values:
         raise ValidationError({"role": UNKNOWN_ROLE.format(role=role)})
     return role
-
-
-def one_hour_from_next_half_hour(now: datetime | None = None) -> tuple[datetime, datetime]:
-    """The window a new room form proposes: the next half hour, for one hour."""
-    now = (now or timezone.now()).replace(second=0, microsecond=0)
-    start = now + timedelta(minutes=30 - now.minute % 30)
-    return start, start + timedelta(hours=1)

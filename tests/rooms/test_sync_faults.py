@@ -170,3 +170,25 @@ def test_backoff_grows_and_honours_retry_after(attempt):
     delays = [backoff_delay(attempt) for _ in range(50)]
     assert all(0 < d <= 600 for d in delays)
     assert min(backoff_delay(attempt, retry_after=30) for _ in range(50)) >= 30
+
+
+def test_retry_now_pushes_a_stopped_room_again_once_its_cause_is_fixed(
+    emulator, scheduler, auditor, django_capture_on_commit_callbacks
+):
+    from django.core.exceptions import PermissionDenied
+
+    emulator.set_faults(error_rates={400: 1.0})
+    room = _create(scheduler, django_capture_on_commit_callbacks)
+    run_tasks()
+    room.refresh_from_db()
+    assert room.sync_state == SyncState.STOPPED
+
+    emulator.clear_faults()
+    with pytest.raises(PermissionDenied):
+        services.room_retry_sync(actor=auditor, room=room)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.room_retry_sync(actor=scheduler, room=room)
+    run_tasks()
+    room.refresh_from_db()
+    assert (room.sync_state, room.sync_attempts) == (SyncState.SYNCED, 0)
+    assert AuditEvent.objects.filter(action="portal.room.sync_requested", actor=scheduler).exists()
