@@ -162,6 +162,9 @@ def test_https_with_the_generated_ca_and_a_connection_string(monkeypatch):
         assert client.get_room(room.id).id == room.id
         identities = CommunicationIdentityClient.from_connection_string(handle.connection_string)
         assert identities.create_user().raw_id.startswith("8:acs:")
+        # One handshake per client: the rooms client's two calls share a kept-alive connection.
+        assert handle.stats().tls_handshakes == 3
+        assert handle.stats().requests == 4
     finally:
         handle.stop()
 
