@@ -35,6 +35,9 @@ class Room(SyncedModel):
     # Sent as Repeatability-Request-ID on create: a retried create never makes a second room.
     create_request_id = models.UUIDField(default=uuid.uuid4, editable=False)
     create_first_sent = models.DateTimeField(null=True, blank=True)
+    # What the first create asked ACS for; a retry must send exactly this (ACS refuses a replayed
+    # request id with another body) and ACS holds it if the answer was lost. Empty once created.
+    create_payload = models.JSONField(default=dict, blank=True)
     # What ACS held after the last confirmed push: the sync sends only the difference.
     acs_state = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -54,7 +57,11 @@ class Room(SyncedModel):
                 violation_error_message="A room can be valid for at most 180 days.",
             ),
         ]
-        indexes = [models.Index(fields=["valid_until", "valid_from"])]
+        indexes = [
+            models.Index(fields=["valid_until", "valid_from"]),
+            # The rooms list's default order (newest start first) reads this instead of sorting.
+            models.Index(fields=["valid_from"], name="room_valid_from"),
+        ]
 
     def __str__(self) -> str:
         return self.title

@@ -17,6 +17,7 @@ from identities.models import Identity
 from identities.services import identity_create
 from portal import acs, audit
 from portal import sync as machinery
+from portal.services import require
 from portal.sync import SyncState
 from rooms import services
 from rooms.models import Participant, Room
@@ -483,3 +484,105 @@ def _identity_for(raw_id: str, *, actor) -> Identity:
         changes={"raw_id": {"before": None, "after": raw_id}},
     )
     return identity
+
+
+# ------------------------------------------------------------------ resync chosen rooms (admin)
+
+RESYNC_IN_SYNC = "In sync with ACS: nothing to fix."
+RESYNC_FIXED = "Fixed: ACS now matches the portal."
+RESYNC_EXPIRED = "Ended, and ACS no longer holds it, as expected: nothing to fix."
+RESYNC_DELETED = "Deleted in the portal: its removal from ACS is the sync's work."
+RESYNC_UNREADABLE = "Could not read it from ACS ({error}); nothing was changed."
+_NOT_FIXED = {
+    "busy": "Not fixed: a sync worker is pushing it now and will push it again after.",
+    "changed": "Not fixed: it changed while being compared; resync it again.",
+    "gone": "Not fixed: it was deleted meanwhile.",
+}
+
+
+def _rosters_of(room_ids: list[int]) -> tuple[dict[int, dict[str, tuple[str, str]]], dict]:
+    """The rosters of the given rooms only, in _portal_rosters()'s shape."""
+    rosters: dict[int, dict[str, tuple[str, str]]] = {}
+    unpushed: dict[int, int] = {}
+    rows = Participant.objects.filter(
+        room_id__in=room_ids, identity__deleted_at__isnull=True
+    ).values_list("room_id", "identity__raw_id", "role", "identity__display_name")
+    for room_id, raw_id, role, name in rows:
+        if raw_id is None:
+            unpushed[room_id] = unpushed.get(room_id, 0) + 1
+        else:
+            rosters.setdefault(room_id, {})[raw_id] = (role, name)
+    return rosters, unpushed
+
+
+def _compare_room(
+    room: Room, gateway: acs.AcsGateway, roster: dict, unpushed: int, now: datetime
+) -> list[Difference] | None:
+    """What compare() finds for one room, read with get_room rather than a whole listing."""
+    if not room.acs_id:
+        return [Pending(subject=room_label(room), reason=_why_pending(room))]
+    try:
+        acs_room = gateway.get_room(room.acs_id)
+        held = gateway.list_participants(room.acs_id)
+    except acs.AcsNotFound:
+        # Past its end ACS drops the room, as it should: None says there is nothing to compare.
+        return [OnlyInPortal(room=room)] if room.valid_until > now else None
+    found = [
+        _as_pending(room, difference) if _waiting_for_push(room, difference) else difference
+        for difference in room_differences(room, acs_room, held, roster)
+    ]
+    if unpushed:
+        found.append(
+            Pending(
+                subject=room_label(room),
+                reason=f"{unpushed} participant(s) not created in ACS yet",
+            )
+        )
+    return found
+
+
+def room_resync(*, actor, rooms: Iterable[Room], gateway=None) -> dict[int, list[str]]:
+    """Compare each room with ACS and make ACS match the portal where they differ.
+
+    Returns, per room id, what was found and done, one sentence each (the admin's "Resync from
+    ACS" action shows them). Repairs go through fix_room(), which records the audit event, so
+    the trail shows every difference with what ACS held before. Costs one get_room and one
+    list_participants per room, not compare()'s listing of every room ACS holds.
+    """
+    require(actor, "rooms.change_room", "resync rooms with ACS")
+    gateway = gateway or acs.get_gateway()
+    now = timezone.now()
+    rooms = list(rooms)
+    rosters, unpushed = _rosters_of([room.pk for room in rooms])
+    report: dict[int, list[str]] = {}
+    for room in rooms:
+        if room.deleted_at is not None:
+            report[room.pk] = [RESYNC_DELETED]
+            continue
+        try:
+            found = _compare_room(
+                room, gateway, rosters.get(room.pk, {}), unpushed.get(room.pk, 0), now
+            )
+        except acs.AcsError as exc:
+            report[room.pk] = [RESYNC_UNREADABLE.format(error=exc)]
+            continue
+        if found is None:
+            report[room.pk] = [RESYNC_EXPIRED]
+            continue
+        prefix = f"{room_label(room)}: "
+        lines = [difference.line.removeprefix(prefix) for difference in found]
+        drift = [difference for difference in found if difference.drift]
+        if drift:
+            state = fix_room(room, drift, actor=actor)
+            if state == SyncState.SYNCED:
+                lines.append(RESYNC_FIXED)
+            else:
+                room.refresh_from_db(fields=["sync_error"])
+                lines.append(
+                    _NOT_FIXED.get(state)
+                    or f"Not fixed: the push ended {state}: {room.sync_error or 'no error given'}."
+                )
+        elif not found:
+            lines.append(RESYNC_IN_SYNC)
+        report[room.pk] = lines
+    return report

@@ -48,8 +48,10 @@ def test_two_editors_of_one_version_one_wins_and_the_other_gets_a_conflict(sched
     room = _room(scheduler)
 
     def edit(actor, title):
+        # Both editors load version 1 before either saves, as two open forms would.
+        seen = Room.objects.get(pk=room.pk)
+
         def run():
-            seen = Room.objects.get(pk=room.pk)
             return services.room_update(actor=actor, room=seen, expected_version=1, title=title)
 
         return run
