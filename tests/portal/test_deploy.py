@@ -16,8 +16,8 @@ PRODUCTION = {
 }
 
 
-def test_check_deploy_is_clean_with_production_values():
-    environment = {
+def _production_environment() -> dict:
+    return {
         "PATH": "/usr/bin:/bin",
         "HOME": str(REPO),
         "PORTAL_ENV_FILE": "",
@@ -25,6 +25,10 @@ def test_check_deploy_is_clean_with_production_values():
         "SECRET_KEY": secrets.token_urlsafe(50),
         **PRODUCTION,
     }
+
+
+def test_check_deploy_is_clean_with_production_values():
+    environment = _production_environment()
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=REPO,
@@ -35,3 +39,20 @@ def test_check_deploy_is_clean_with_production_values():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_production_cookies_are_secure_http_only_and_same_site():
+    probe = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.SESSION_COOKIE_SECURE, s.SESSION_COOKIE_HTTPONLY, s.SESSION_COOKIE_SAMESITE, "
+        "s.CSRF_COOKIE_SECURE, s.CSRF_COOKIE_SAMESITE, s.SECURE_SSL_REDIRECT)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=REPO,
+        env=_production_environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.split() == ["True", "True", "Lax", "True", "Lax", "True"], result.stderr

@@ -65,3 +65,50 @@ def test_the_layout_loads_htmx_locally_and_has_no_inline_script(client, schedule
 
 def test_the_health_check_reports_the_database(client, db):
     assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def _fail(client, username, times):
+    for _ in range(times):
+        client.post(reverse("login"), {"username": username, "password": "wrong"})
+
+
+def test_sign_in_is_throttled_after_five_failures_even_with_the_right_password(client, scheduler):
+    _fail(client, scheduler.username, 5)
+    response = client.post(reverse("login"), {"username": scheduler.username, "password": PASSWORD})
+    assert "Too many failed sign-ins" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_throttling_lifts_after_the_window(client, scheduler):
+    from datetime import timedelta
+
+    from portal.login import WINDOW
+    from portal.models import LoginFailure
+
+    _fail(client, scheduler.username, 5)
+    for failure in LoginFailure.objects.all():
+        LoginFailure.objects.filter(pk=failure.pk).update(at=failure.at - WINDOW - timedelta(1))
+    client.post(reverse("login"), {"username": scheduler.username, "password": PASSWORD})
+    assert client.session["_auth_user_id"] == str(scheduler.pk)
+
+
+def test_a_success_forgets_earlier_failures(client, scheduler):
+    from portal.models import LoginFailure
+
+    _fail(client, scheduler.username, 3)
+    client.post(reverse("login"), {"username": scheduler.username, "password": PASSWORD})
+    assert not LoginFailure.objects.filter(username=scheduler.username).exists()
+
+
+def test_one_address_guessing_many_usernames_is_throttled(client, scheduler):
+    for n in range(20):
+        _fail(client, f"guess{n}", 1)
+    response = client.post(reverse("login"), {"username": scheduler.username, "password": PASSWORD})
+    assert "Too many failed sign-ins" in response.content.decode()
+
+
+def test_the_admin_sign_in_is_throttled_too(client, superuser):
+    for _ in range(5):
+        client.post("/admin/login/", {"username": "root", "password": "wrong"})
+    response = client.post("/admin/login/", {"username": "root", "password": PASSWORD})
+    assert "Too many failed sign-ins" in response.content.decode()

@@ -1,0 +1,243 @@
+"""Every URL, for every kind of user, answers the status its permissions call for.
+
+One table says which permission each portal URL needs per method; the Django admin's URLs follow
+from their model and kind (list, add, change, delete). A URL missing from the table fails the
+test that checks the table covers the portal, so a new page cannot skip the matrix.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
+from django.urls import resolve
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from rooms.models import Participant, Room
+from rooms.tasks import sync_room
+from tests.conftest import run_tasks
+from tests.identities.factories import IdentityFactory
+from tests.rooms.factories import ParticipantFactory, RoomFactory
+from tests.urls import all_urls
+
+USERS = ["anonymous", "scheduler", "role_admin", "auditor", "superuser"]
+PUBLIC = {"login", "healthz", "favicon", "admin:login"}
+ANY_SIGNED_IN = None
+
+# URL name → {method: the permission it needs (None: any signed-in user)}.
+PORTAL = {
+    "dashboard": {"GET": ANY_SIGNED_IN},
+    "logout": {"POST": ANY_SIGNED_IN},
+    "rooms:list": {"GET": "rooms.view_room"},
+    "rooms:calendar": {"GET": "rooms.view_room"},
+    "rooms:create": {"GET": "rooms.add_room", "POST": "rooms.add_room"},
+    "rooms:validate": {"POST": "rooms.add_room"},
+    "rooms:detail": {"GET": "rooms.view_room"},
+    "rooms:edit": {"GET": "rooms.change_room", "POST": "rooms.change_room"},
+    "rooms:delete": {"GET": "rooms.delete_room", "POST": "rooms.delete_room"},
+    "rooms:duplicate": {"POST": "rooms.add_room"},
+    "rooms:extend": {"POST": "rooms.change_room"},
+    "rooms:retry_sync": {"POST": "rooms.change_room"},
+    "rooms:sync_badge": {"GET": "rooms.view_room"},
+    "rooms:history": {"GET": "portal.view_auditevent"},
+    "rooms:participants_add": {"GET": "rooms.add_participant", "POST": "rooms.add_participant"},
+    "rooms:identity_search": {"GET": "rooms.add_participant"},
+    "rooms:participants_bulk": {"POST": "rooms.change_participant"},
+    "rooms:participants_import": {
+        "GET": "rooms.add_participant",
+        "POST": "rooms.add_participant",
+    },
+    "rooms:role": {"POST": "rooms.change_participant"},
+    "rooms:participant_remove": {"POST": "rooms.delete_participant"},
+    "identities:list": {"GET": "identities.view_identity"},
+    "identities:create": {"GET": "identities.add_identity", "POST": "identities.add_identity"},
+    "identities:detail": {"GET": "identities.view_identity"},
+    "identities:issue_token": {"POST": "identities.issue_token"},
+    "identities:revoke_tokens": {"POST": "identities.revoke_tokens"},
+    "identities:delete": {
+        "GET": "identities.delete_identity",
+        "POST": "identities.delete_identity",
+    },
+    "history": {"GET": "portal.view_auditevent"},
+    "history_export": {"GET": "portal.view_auditevent"},
+}
+
+# Admin pages that belong to no model: any staff member may open them.
+ADMIN_STAFF = {"admin:index", "admin:password_change", "admin:password_change_done"}
+# Admin pages the portal never offers, to anyone: the audit trail is append-only.
+# (django-tasks-db's results are written by the worker only.)
+ADMIN_NOBODY = {
+    "admin:portal_auditevent_add",
+    "admin:portal_auditevent_delete",
+    "admin:django_tasks_database_dbtaskresult_add",
+    "admin:django_tasks_database_dbtaskresult_delete",
+}
+ADMIN_KINDS = {"changelist": "view", "add": "add", "change": "view", "delete": "delete"}
+# Reached only with real ids or from the admin's own scripts; covered by their neighbours.
+ADMIN_SKIPPED = {"admin:autocomplete", "admin:jsi18n", "admin:view_on_site", "admin:logout"}
+
+
+def _admin_permission(name: str) -> str | None | bool:
+    """The permission an admin page needs; None for any staff; False for nobody."""
+    if name in ADMIN_STAFF:
+        return ANY_SIGNED_IN
+    if name in ADMIN_NOBODY:
+        return False
+    if name.startswith("admin:app_list"):
+        return ANY_SIGNED_IN
+    model_part, _, kind = name.removeprefix("admin:").rpartition("_")
+    for app_label in ("django_tasks_database", "identities", "portal", "rooms", "auth"):
+        if model_part.startswith(app_label + "_"):
+            model = model_part.removeprefix(app_label + "_")
+            verb = ADMIN_KINDS.get(kind, "view")
+            return f"{app_label}.{verb}_{model}"
+    raise AssertionError(f"admin URL {name} has no rule in the matrix")
+
+
+def _routes():
+    """(view name, path pattern) for every URL, namespaces included."""
+    seen = {}
+    for path, _entry in all_urls():
+        match = resolve(path)
+        seen.setdefault(match.view_name, path)
+    return seen
+
+
+ROUTES = _routes()
+
+
+def _cases():
+    for name, path in sorted(ROUTES.items()):
+        if name in PUBLIC or name in ADMIN_SKIPPED or name == "admin:app_list":
+            continue
+        if "." in name:
+            # Unnamed admin redirects (<pk>/ → <pk>/change/) resolve to their view's dotted path.
+            continue
+        # Admin pages are read with GET here; the portal's POST endpoints are all covered.
+        for method in ("GET",) if name.startswith("admin:") else ("GET", "POST"):
+            for user in USERS:
+                yield pytest.param(name, path, method, user, id=f"{method} {path} {user}")
+
+
+@pytest.fixture
+def world(superuser, emulator):
+    """Objects every URL can be pointed at, pushed to ACS like real ones."""
+    start = timezone.now() + timedelta(hours=1)
+    room = RoomFactory(owner=superuser, valid_from=start, valid_until=start + timedelta(hours=2))
+    participant = ParticipantFactory(room=room)
+    loner = IdentityFactory()
+    run_tasks()
+    # A queued task, so the task results' admin pages have an object to show.
+    sync_room.enqueue(room.pk)
+    return {
+        "room": Room.objects.get(pk=room.pk),
+        "participant": participant,
+        "identity": loner,
+        "admin": {
+            "rooms_room": room.pk,
+            "rooms_participant": participant.pk,
+            "identities_identity": loner.pk,
+            "auth_user": superuser.pk,
+            "auth_group": Group.objects.order_by("pk").first().pk,
+            "django_tasks_database_dbtaskresult": DBTaskResult.objects.order_by("pk").first().pk,
+        },
+    }
+
+
+def _concrete(name: str, path: str, world) -> str:
+    """The path with ids of objects that exist (404s would hide missing permission checks)."""
+    room, participant, identity = world["room"], world["participant"], world["identity"]
+    if name.startswith("rooms:"):
+        path = path.replace("/rooms/1/", f"/rooms/{room.pk}/", 1)
+        return path.replace("/people/1/", f"/people/{participant.pk}/", 1)
+    if name.startswith("identities:"):
+        return path.replace("/identities/1/", f"/identities/{identity.pk}/", 1)
+    if name.startswith("admin:"):
+        for model, pk in world["admin"].items():
+            if name.startswith(f"admin:{model}_"):
+                return path.replace("/sample/", f"/{pk}/")
+    return path
+
+
+def _form(world) -> dict:
+    room, participant = world["room"], world["participant"]
+    now = timezone.localtime()
+    return {
+        "title": "Matrix",
+        "version": room.version,
+        "valid_from": (now + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"),
+        "valid_until": (now + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M"),
+        "time_zone": "UTC",
+        "role": "Presenter",
+        "action": "role",
+        "participant": [participant.pk],
+        "participants": [participant.pk],
+        "scopes": ["voip"],
+        "minutes": "60",
+        "display_name": "Matrix Person",
+        "email": "matrix@example.com",
+    }
+
+
+def _user(request, kind):
+    return None if kind == "anonymous" else request.getfixturevalue(kind)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("name", "path", "method", "user_kind"), list(_cases()))
+def test_every_url_answers_each_user_as_its_permission_says(
+    request, world, name, path, method, user_kind
+):
+    if name.startswith("admin:"):
+        permission = _admin_permission(name)
+        allowed_methods = {"GET"}
+    else:
+        permission = PORTAL[name].get(method, "method not allowed")
+        allowed_methods = set(PORTAL[name])
+    user = _user(request, user_kind)
+    client = Client(raise_request_exception=False)
+    if user is not None:
+        client.force_login(user)
+    url = _concrete(name, path, world)
+    response = client.post(url, _form(world)) if method == "POST" else client.get(url)
+
+    if user is None:
+        assert response.status_code == 302, response
+        assert "login/" in response["Location"]
+        return
+    if method not in allowed_methods:
+        assert response.status_code == 405
+        return
+    if permission is False or (permission and not user.has_perm(permission)):
+        assert response.status_code == 403
+        if not name.startswith("admin:"):
+            # The 403 page names the permission that is missing.
+            assert permission in response.content.decode()
+        return
+    assert response.status_code in {200, 302}, (response.status_code, response.content[:500])
+    if response.status_code == 200 and response.get("Content-Type", "").startswith("text/html"):
+        assert "Content-Security-Policy" in response
+
+
+def test_the_matrix_names_every_portal_url():
+    portal = {name for name in ROUTES if not name.startswith("admin:") and name not in PUBLIC}
+    assert portal == set(PORTAL)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("name", "path"),
+    [(name, path) for name, path in sorted(ROUTES.items()) if "POST" in PORTAL.get(name, {})],
+)
+def test_every_post_needs_the_csrf_token_which_htmx_sends_as_a_header(superuser, world, name, path):
+    client = Client(enforce_csrf_checks=True, raise_request_exception=False)
+    client.force_login(superuser)
+    url = _concrete(name, path, world)
+    refused = client.post(url, _form(world))
+    assert refused.status_code == 403
+    assert Participant.objects.count() == 1 and Room.objects.count() == 1
+    client.get("/")  # sets the CSRF cookie, as any page does
+    token = client.cookies["csrftoken"].value
+    accepted = client.post(url, _form(world), headers={"X-CSRFToken": token, "HX-Request": "true"})
+    assert accepted.status_code != 403
