@@ -1,0 +1,16 @@
+"""The portal's URLs plus the stock-admin baseline (/baseline-admin/) and two benchmark views."""
+
+from django.urls import path
+
+from benchmarks import baseline
+from portal.urls import handler500  # noqa: F401 - the portal's error page stays in force
+from portal.urls import urlpatterns as portal_urlpatterns
+
+urlpatterns = [
+    path("baseline-admin/", baseline.site.urls),
+    path(
+        "bench/role/<int:pk>/<int:participant_pk>/", baseline.role_change, name="bench_role_change"
+    ),
+    path("bench/naive-export.csv", baseline.naive_export, name="bench_naive_export"),
+    *portal_urlpatterns,
+]
