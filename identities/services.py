@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from identities.models import Identity, TokenScope
 from portal import acs, audit
-from portal.services import require
+from portal.services import check_text, require
+from portal.sync import outcome_of
 
 NAME_REQUIRED = "Give the person's name."
 NAME_TOO_LONG = "A name can have at most 200 characters."
@@ -44,7 +45,8 @@ def _clean_person(display_name: str, email: str) -> tuple[str, str]:
         raise ValidationError({"display_name": NAME_REQUIRED})
     if len(display_name) > 200:
         raise ValidationError({"display_name": NAME_TOO_LONG})
-    email = (email or "").strip().lower()
+    check_text(display_name, "display_name", "The name")
+    email = check_text((email or "").strip().lower(), "email", "The e-mail address")
     if email:
         try:
             validate_email(email)
@@ -199,16 +201,7 @@ def _live_unlocked(identity: Identity) -> Identity:
 
 
 def _outcome(attempts: list) -> dict:
-    if not attempts:
-        return {}
-    last = attempts[-1]
-    return {
-        "operation": last.operation,
-        "status": last.status,
-        "duration_ms": round(last.duration_ms),
-        "error": last.error_message or "",
-        "request_id": last.request_id or "",
-    }
+    return outcome_of(attempts[-1]) if attempts else {}
 
 
 def _record_attempts(identity: Identity, action: str, attempts: list) -> None:

@@ -1,15 +1,32 @@
-"""The portal's URLs: sign-in, dashboard, admin; every URL but sign-in needs a signed-in user."""
+"""The portal's URLs; every URL but sign-in and the health check needs a signed-in user."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
-from portal import views
+from portal import history, views
+from portal.login import ThrottledAdminAuthenticationForm, ThrottledAuthenticationForm
+
+handler500 = "portal.errors.server_error"
+# The admin's sign-in is throttled like the portal's.
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("rooms/", include("rooms.urls")),
+    path("identities/", include("identities.urls")),
+    path("history/", history.history_list, name="history"),
+    path("history/export.csv", history.history_export, name="history_export"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            redirect_authenticated_user=True, authentication_form=ThrottledAuthenticationForm
+        ),
+        name="login",
+    ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico on pages that name no icon (the admin's).
+    path("favicon.ico", views.favicon, name="favicon"),
     path("admin/", admin.site.urls),
 ]

@@ -1,6 +1,6 @@
 """ACS's rules for a room's validity window, checked before anything is written."""
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -22,6 +22,13 @@ def default_window(now: datetime | None = None) -> tuple[datetime, datetime]:
     """ACS's own defaults: from now, for 180 days."""
     now = now or timezone.now()
     return now, now + MAX_ROOM_LIFETIME
+
+
+def next_full_hour(now: datetime | None = None) -> datetime:
+    """The next full hour in the active (the user's) zone, as a UTC instant."""
+    local = timezone.localtime(now or timezone.now())
+    # Added in UTC, so a DST change in the next hour cannot produce a skipped wall time.
+    return local.replace(minute=0, second=0, microsecond=0).astimezone(UTC) + timedelta(hours=1)
 
 
 def check_window(valid_from: datetime, valid_until: datetime, *, now: datetime | None = None):

@@ -11,7 +11,7 @@ from django.utils import timezone
 from identities.models import Identity
 from identities.services import NewPerson, identity_find_or_create
 from portal import audit
-from portal.services import Conflict, require
+from portal.services import Conflict, check_text, require
 from rooms import rules
 from rooms.models import Participant, Role, Room
 from rooms.sync import mark_room_dirty
@@ -54,7 +54,11 @@ def _clean_title(title: str) -> str:
     title = (title or "").strip()
     if not title:
         raise ValidationError({"title": rules.TITLE_REQUIRED})
-    return title
+    return check_text(title, "title", "The title")
+
+
+def _clean_notes(notes: str) -> str:
+    return check_text(notes or "", "notes", "The notes", multiline=True)
 
 
 def room_create(
@@ -75,7 +79,7 @@ def room_create(
     rules.check_window(valid_from, valid_until)
     room = Room(
         title=_clean_title(title),
-        notes=notes or "",
+        notes=_clean_notes(notes),
         valid_from=valid_from,
         valid_until=valid_until,
         pstn_dial_out_enabled=bool(pstn_dial_out_enabled),
@@ -110,6 +114,8 @@ def room_update(*, actor, room: Room, expected_version: int, **fields) -> Room:
         before = _snapshot(current)
         if "title" in fields:
             fields["title"] = _clean_title(fields["title"])
+        if "notes" in fields:
+            fields["notes"] = _clean_notes(fields["notes"])
         for name, value in fields.items():
             setattr(current, name, value)
         after = _snapshot(current)
@@ -159,7 +165,16 @@ def room_delete(*, actor, room: Room, expected_version: int | None = None) -> Ro
 
 
 def room_duplicate(*, actor, room: Room, title: str | None = None) -> Room:
-    """A new room with the same settings, window and roster."""
+    """A new room with the same settings, window and roster.
+
+    The copy of a room that has ended starts at the next full hour, as long as the original:
+    ACS refuses windows that have ended, so copying last month's meeting would always fail.
+    """
+    valid_from, valid_until = room.valid_from, room.valid_until
+    if valid_until <= timezone.now():
+        length = min(valid_until - valid_from, rules.MAX_ROOM_LIFETIME)
+        valid_from = rules.next_full_hour()
+        valid_until = valid_from + length
     entries = [
         ParticipantEntry(person=p.identity, role=p.role)
         for p in room.participants.select_related("identity").filter(
@@ -169,8 +184,8 @@ def room_duplicate(*, actor, room: Room, title: str | None = None) -> Room:
     return room_create(
         actor=actor,
         title=title or f"{room.title} (copy)",
-        valid_from=room.valid_from,
-        valid_until=room.valid_until,
+        valid_from=valid_from,
+        valid_until=valid_until,
         pstn_dial_out_enabled=room.pstn_dial_out_enabled,
         notes=room.notes,
         participants=entries,

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Run the portal for one machine: migrate, make sure an admin exists, then the web server and the task worker.
+# Run the portal for one machine: migrate, make sure an admin and demo data exist, then the web server and the task worker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBUG="${DEBUG:-true}"
 PY=.venv/bin/python
 $PY manage.py migrate --noinput
 $PY manage.py ensure_admin
+$PY manage.py seed_demo
 # The worker pushes changes to ACS (or the embedded emulator); it stops with the server.
 $PY manage.py db_worker --interval 0.2 &
 worker=$!

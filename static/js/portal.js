@@ -1,9 +1,50 @@
 // The portal's own behaviour; loaded as a file because the CSP forbids inline script.
+(() => {
+  // Lets the stylesheet hide no-JavaScript fallbacks (such as "Save" beside a select that saves itself).
+  document.documentElement.classList.add("js");
+  // Tell the server the browser's time zone, so times are shown in it from the next page on.
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (zone && !document.cookie.split("; ").includes(`portal_tz=${zone}`)) {
+    document.cookie = `portal_tz=${zone}; path=/; max-age=31536000; SameSite=Lax`;
+  }
+})();
+
 document.addEventListener("DOMContentLoaded", () => {
   // Move focus to the main region after an htmx swap that replaced it, for keyboard users.
   document.body.addEventListener("htmx:afterSwap", (event) => {
     if (event.detail.target.id === "main") {
       event.detail.target.focus();
+    }
+  });
+
+  // Copy buttons: <button data-copy="#element-id">; the token is never sent anywhere else.
+  document.body.addEventListener("click", async (event) => {
+    const button = event.target.closest("[data-copy]");
+    if (!button) return;
+    const source = document.querySelector(button.dataset.copy);
+    if (!source) return;
+    const text = source.value ?? source.textContent;
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch {
+      // Clipboard refused (no HTTPS, no permission): select the text so Ctrl+C works.
+      if (source.select) source.select();
+    }
+    button.textContent = "Copied";
+  });
+
+  // Confirmations: <form data-confirm="Delete this room?"> asks before submitting.
+  document.body.addEventListener("submit", (event) => {
+    const message = event.target.dataset?.confirm;
+    if (message && !window.confirm(message)) event.preventDefault();
+  }, true);
+
+  // "Select all" checkboxes: <input type="checkbox" data-select-all="name-of-row-boxes">.
+  document.body.addEventListener("change", (event) => {
+    const name = event.target.dataset?.selectAll;
+    if (!name) return;
+    for (const box of document.querySelectorAll(`input[type=checkbox][name="${name}"]`)) {
+      box.checked = event.target.checked;
     }
   });
 });

@@ -5,7 +5,7 @@ from django.contrib.auth.models import Group, Permission
 
 from tests.urls import all_urls
 
-PUBLIC = {"/login/", "/admin/login/", "/healthz"}
+PUBLIC = {"/login/", "/admin/login/", "/healthz", "/favicon.ico"}
 
 
 @pytest.mark.django_db
@@ -19,7 +19,7 @@ def test_it_sends_a_signed_out_visitor_to_sign_in(client, url):
 @pytest.mark.django_db
 @pytest.mark.parametrize("url", sorted(PUBLIC))
 def test_the_public_pages_answer_a_signed_out_visitor(client, url):
-    assert client.get(url).status_code == 200
+    assert client.get(url, follow=True).status_code == 200
 
 
 def test_the_list_of_urls_covers_the_portal_and_the_admin():

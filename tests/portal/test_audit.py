@@ -209,7 +209,7 @@ def test_json_safe_turns_durations_dates_and_sets_into_stable_text():
 def test_snapshot_reads_fields_and_foreign_keys_as_ids(scheduler):
     assert snapshot(scheduler, ["username", "is_staff", "last_login"]) == {
         "username": "sam.scheduler",
-        "is_staff": False,
+        "is_staff": True,
         "last_login": None,
     }
 

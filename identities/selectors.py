@@ -1,0 +1,58 @@
+"""Read queries for the identity pages: the searchable list, an identity's rooms and history."""
+
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from identities.models import Identity
+from portal.models import AuditEvent
+from portal.selectors import audit_events
+from rooms.models import Participant
+
+# What portal.audit.record() stores as target_type for an identity (its model's label_lower).
+IDENTITY_TARGET_TYPE = Identity._meta.label_lower
+
+
+def identity_list(*, search: str = "", show_deleted: bool = False) -> QuerySet[Identity]:
+    """Identities matching the search (name, e-mail or ACS id), each with its live-room count.
+
+    The count is a correlated subquery rather than a JOIN + GROUP BY: the database evaluates it
+    only for the rows the page fetches, and the paginator's COUNT(*) drops it altogether.
+    """
+    rooms = (
+        Participant.objects.filter(identity=OuterRef("pk"), room__deleted_at__isnull=True)
+        .order_by()
+        .values("identity")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    identities = Identity.objects.annotate(
+        room_count=Coalesce(Subquery(rooms, output_field=IntegerField()), Value(0))
+    ).order_by("display_name", "pk")
+    if not show_deleted:
+        identities = identities.filter(deleted_at__isnull=True)
+    for word in search.split():
+        identities = identities.filter(
+            Q(display_name__icontains=word) | Q(email__icontains=word) | Q(raw_id__icontains=word)
+        )
+    return identities
+
+
+def identity_get(pk: int) -> Identity | None:
+    """One identity, deleted or not, with its linked Django user."""
+    return Identity.objects.select_related("user").filter(pk=pk).first()
+
+
+def identity_rooms(identity: Identity) -> QuerySet[Participant]:
+    """The identity's places in live rooms (tombstoned rooms are on their way out of ACS)."""
+    return (
+        Participant.objects.select_related("room")
+        .filter(identity=identity, room__deleted_at__isnull=True)
+        .order_by("room__valid_from", "room__pk")
+    )
+
+
+def identity_events(identity: Identity, *, limit: int = 20) -> list[AuditEvent]:
+    """The identity's own history, newest first: created, tokens, ACS pushes, deleted."""
+    return list(
+        audit_events().filter(target_type=IDENTITY_TARGET_TYPE, target_id=str(identity.pk))[:limit]
+    )

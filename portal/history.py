@@ -1,0 +1,65 @@
+"""The history page (every audit event, filtered and paged) and its CSV export."""
+
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from portal import csv_export, selectors
+from portal.forms import HistoryFilterForm
+from portal.http import HtmxHttpRequest, needs, render_page
+
+READ_HISTORY = "read the history"
+CURSORS = ("before", "after")
+
+
+def _cursor(value: str | None) -> int | None:
+    # A cursor is only ever a link the page made; anything else means "from the newest".
+    return int(value) if value and value.isdigit() and len(value) < 19 else None
+
+
+@require_GET
+@needs("portal.view_auditevent", READ_HISTORY)
+def history_list(request: HtmxHttpRequest) -> HttpResponse:
+    form = HistoryFilterForm(
+        request.GET,
+        actors=selectors.history_actor_labels(),
+        actions=selectors.history_actions(),
+    )
+    page = None
+    if form.is_valid():
+        page = selectors.history_page(
+            form.filters(timezone.get_current_timezone()),
+            before=_cursor(request.GET.get("before")),
+            after=_cursor(request.GET.get("after")),
+        )
+    context = {
+        "form": form,
+        "page": page,
+        "filtered": any(value for key, value in request.GET.items() if key not in CURSORS),
+        "paged": any(key in request.GET for key in CURSORS),
+    }
+    return render_page(request, "portal/history.html", context, partial="history")
+
+
+@require_GET
+@needs("portal.view_auditevent", READ_HISTORY)
+def history_export(request: HtmxHttpRequest) -> HttpResponse:
+    form = HistoryFilterForm(request.GET)
+    if not form.is_valid():
+        # The page shows each error beside its field.
+        return redirect(f"{reverse('history')}?{request.GET.urlencode()}")
+    # Captured now: the time zone middleware deactivates the zone before the body is streamed.
+    zone = timezone.get_current_timezone()
+    zone_name = timezone.get_current_timezone_name()
+    events = selectors.history_events(form.filters(zone))
+    response = StreamingHttpResponse(
+        csv_export.stream(events, zone=zone, zone_name=zone_name),
+        content_type="text/csv; charset=utf-8",
+    )
+    day = timezone.localtime(timezone.now(), zone).date().isoformat()
+    response["Content-Disposition"] = f'attachment; filename="audit-history-{day}.csv"'
+    # Never cached: the file is a snapshot of what the user may read now.
+    response["Cache-Control"] = "no-store"
+    return response

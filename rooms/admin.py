@@ -1,0 +1,386 @@
+"""The Django admin for rooms and participants: every write goes through rooms.services."""
+
+from collections import defaultdict
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.utils import timezone
+from django.utils.html import format_html
+
+from portal.admin import ServiceWritesMixin, copy_into, time_column
+from portal.templatetags.portal_tags import when
+from rooms import reconcile, rules, services
+from rooms.models import Participant, Role, Room
+
+# The fields a person edits; everything else is the sync's or the services' to write.
+ROOM_FORM_FIELDS = ["title", "valid_from", "valid_until", "pstn_dial_out_enabled", "notes"]
+ROOM_READONLY_FIELDS = [
+    "owner",
+    "acs_id",
+    "version",
+    "create_request_id",
+    "created_at_shown",
+    "updated_at_shown",
+    "sync_state",
+    "sync_error",
+    "sync_attempts",
+    "next_sync_at_shown",
+    "synced_at_shown",
+    "acs_state",
+]
+STALE_FORM = f"{services.STALE_EDIT} Reload the page to see their change, then make yours again."
+
+
+class WindowStateFilter(admin.SimpleListFilter):
+    title = "window"
+    parameter_name = "window"
+
+    def lookups(self, request, model_admin):
+        return [("live", "Live now"), ("upcoming", "Upcoming"), ("expired", "Ended")]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        match self.value():
+            case "live":
+                return queryset.filter(valid_from__lte=now, valid_until__gt=now)
+            case "upcoming":
+                return queryset.filter(valid_from__gt=now)
+            case "expired":
+                return queryset.filter(valid_until__lte=now)
+        return queryset
+
+
+class RoomAdminForm(forms.ModelForm):
+    """The room's fields, checked by the rules the services apply, so errors sit by the field."""
+
+    # The version the editor loaded: the admin re-reads the room on save, so it must travel.
+    expected_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    class Meta:
+        model = Room
+        fields = ROOM_FORM_FIELDS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["expected_version"].initial = self.instance.version
+        zone = timezone.get_current_timezone_name()
+        for name in ("valid_from", "valid_until"):
+            if name in self.fields:
+                self.fields[name].help_text = f"In your time zone, {zone}."
+
+    def clean_title(self) -> str:
+        title = (self.cleaned_data.get("title") or "").strip()
+        if not title:
+            raise ValidationError(rules.TITLE_REQUIRED)
+        return title
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk:
+            seen = cleaned.get("expected_version")
+            if seen is not None and seen != self.instance.version:
+                raise ValidationError(STALE_FORM, code="stale")
+        start, end = cleaned.get("valid_from"), cleaned.get("valid_until")
+        # Like room_update: an unchanged window is not judged again (an ended room stays editable).
+        window_changed = not self.instance.pk or {"valid_from", "valid_until"} & set(
+            self.changed_data
+        )
+        if start and end and window_changed:
+            try:
+                rules.check_window(start, end)
+            except ValidationError as exc:
+                self.add_error(None, exc)
+        return cleaned
+
+
+class ParticipantInlineForm(forms.ModelForm):
+    class Meta:
+        model = Participant
+        fields = ["identity", "role"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Who a participant is never changes: remove them and add someone else.
+        if self.instance.pk and "identity" in self.fields:
+            self.fields["identity"].disabled = True
+
+
+class ParticipantInline(admin.TabularInline):
+    model = Participant
+    form = ParticipantInlineForm
+    fields = ["identity", "role", "added_at_shown"]
+    readonly_fields = ["added_at_shown"]
+    autocomplete_fields = ["identity"]
+    extra = 0
+    added_at_shown = time_column("added_at", "added")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("identity")
+
+
+@admin.register(Room)
+class RoomAdmin(ServiceWritesMixin, admin.ModelAdmin):
+    form = RoomAdminForm
+    inlines = [ParticipantInline]
+    list_display = [
+        "title",
+        "window",
+        "window_state",
+        "sync_state",
+        "acs_id",
+        "owner",
+        "participant_count",
+        "updated_at_shown",
+    ]
+    list_filter = ["sync_state", "pstn_dial_out_enabled", WindowStateFilter, "owner"]
+    list_select_related = ["owner"]
+    search_fields = [
+        "title",
+        "acs_id",
+        "notes",
+        "participants__identity__display_name",
+        "participants__identity__email",
+    ]
+    date_hierarchy = "valid_from"
+    readonly_fields = ROOM_READONLY_FIELDS
+    fieldsets = [
+        (None, {"fields": [*ROOM_FORM_FIELDS, "expected_version"]}),
+        (
+            "Owner and ACS",
+            {"fields": ["owner", "acs_id", "version", "created_at_shown", "updated_at_shown"]},
+        ),
+        (
+            "Sync with ACS",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "sync_state",
+                    "sync_error",
+                    "sync_attempts",
+                    "next_sync_at_shown",
+                    "synced_at_shown",
+                    "acs_state",
+                    "create_request_id",
+                ],
+            },
+        ),
+    ]
+    actions = ["retry_sync", "resync_from_acs"]
+
+    def get_queryset(self, request):
+        # Tombstones wait for ACS to confirm the deletion: they are gone as far as people go.
+        return (
+            super()
+            .get_queryset(request)
+            .filter(deleted_at__isnull=True)
+            .annotate(participant_count=Count("participants"))
+        )
+
+    created_at_shown = time_column("created_at", "created")
+    updated_at_shown = time_column("updated_at", "updated")
+    next_sync_at_shown = time_column("next_sync_at", "next push")
+    synced_at_shown = time_column("synced_at", "last synced")
+
+    @admin.display(description="window")
+    def window(self, room: Room):
+        return format_html("{} – {}", when(room.valid_from), when(room.valid_until))
+
+    @admin.display(description="state")
+    def window_state(self, room: Room) -> str:
+        now = timezone.now()
+        if room.valid_until <= now:
+            return "ended"
+        return "live" if room.valid_from <= now else "upcoming"
+
+    @admin.display(description="participants", ordering="participant_count")
+    def participant_count(self, room: Room) -> int:
+        return room.participant_count
+
+    # ------------------------------------------------------------------ writes, via services
+
+    def save_model(self, request, obj, form, change):
+        fields = {name: form.cleaned_data[name] for name in ROOM_FORM_FIELDS}
+        if not change:
+            room = self.call_service(request, services.room_create, **fields)
+        else:
+            changed = {name: fields[name] for name in ROOM_FORM_FIELDS if name in form.changed_data}
+            room = self.call_service(
+                request,
+                services.room_update,
+                room=obj,
+                expected_version=form.cleaned_data.get("expected_version") or obj.version,
+                **changed,
+            )
+        if room is not None:
+            copy_into(obj, room)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Participant:
+            return super().save_formset(request, form, formset, change)
+        room = form.instance
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        removed = [f.instance for f in formset.deleted_forms if f.instance.pk]
+        roles: dict[int, str] = {}
+        entries: list[services.ParticipantEntry] = []
+        for item in formset.forms:
+            if item in formset.deleted_forms or not item.has_changed():
+                continue
+            if item.instance.pk:
+                if "role" in item.changed_data:
+                    roles[item.instance.pk] = item.cleaned_data["role"]
+            else:
+                entries.append(
+                    services.ParticipantEntry(
+                        person=item.cleaned_data["identity"], role=item.cleaned_data["role"]
+                    )
+                )
+        if removed and self.call_service(
+            request,
+            services.participants_remove,
+            room=room,
+            participant_ids=[p.pk for p in removed],
+        ):
+            formset.deleted_objects = removed
+        if roles:
+            changed = self.call_service(
+                request, services.participants_roles_change, room=room, roles=roles
+            )
+            formset.changed_objects = [(p, ["role"]) for p in changed or []]
+        if entries:
+            formset.new_objects = (
+                self.call_service(request, services.participants_add, room=room, entries=entries)
+                or []
+            )
+        return None
+
+    def get_deleted_objects(self, objs, request):
+        # A deleted room stays as a tombstone with its participants until ACS confirms, so the
+        # confirmation lists the rooms alone instead of every participant "to be deleted".
+        rooms = list(objs)
+        return [str(room) for room in rooms], {"rooms": len(rooms)}, set(), []
+
+    def delete_model(self, request, obj):
+        self.call_service(request, services.room_delete, room=obj)
+
+    def delete_queryset(self, request, queryset):
+        for room in queryset:
+            self.call_service(request, services.room_delete, room=room)
+
+    # ---------------------------------------------------------------------------- actions
+
+    @admin.action(description="Push to ACS now (retry sync)", permissions=["change"])
+    def retry_sync(self, request, queryset):
+        rooms = list(queryset)
+        for room in rooms:
+            services.room_retry_sync(actor=request.user, room=room)
+        self.message_user(
+            request,
+            f"Asked for {len(rooms)} room(s) to be pushed to ACS now; "
+            "their sync state shows the result.",
+            level=messages.SUCCESS,
+        )
+
+    @admin.action(description="Resync from ACS (compare; make ACS match)", permissions=["change"])
+    def resync_from_acs(self, request, queryset):
+        rooms = list(queryset)
+        report = reconcile.room_resync(actor=request.user, rooms=rooms)
+        in_sync = [room for room in rooms if report.get(room.pk) == [reconcile.RESYNC_IN_SYNC]]
+        if in_sync:
+            self.message_user(
+                request,
+                f"{len(in_sync)} room(s) already in sync with ACS: "
+                + ", ".join(str(room) for room in in_sync),
+                level=messages.SUCCESS,
+            )
+        for room in rooms:
+            lines = report.get(room.pk, [])
+            if room in in_sync or not lines:
+                continue
+            level = messages.SUCCESS if reconcile.RESYNC_FIXED in lines else messages.WARNING
+            self.message_user(request, f"{room}: " + " ".join(lines), level=level)
+
+
+def _role_action(role: Role):
+    def action(modeladmin, request, queryset):
+        modeladmin.set_role(request, queryset, role)
+
+    action.__name__ = f"make_{role.value.lower()}"
+    return admin.action(description=f"Make {role.label.lower()}", permissions=["change"])(action)
+
+
+@admin.register(Participant)
+class ParticipantAdmin(ServiceWritesMixin, admin.ModelAdmin):
+    list_display = ["identity", "room", "role", "added_at_shown"]
+    list_filter = ["role"]
+    list_select_related = ["room", "identity"]
+    search_fields = ["identity__display_name", "identity__email", "room__title"]
+    autocomplete_fields = ["room", "identity"]
+    fields = ["room", "identity", "role", "added_at_shown", "updated_at_shown"]
+    actions = [_role_action(role) for role in Role]
+    added_at_shown = time_column("added_at", "added")
+    updated_at_shown = time_column("updated_at", "updated")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(room__deleted_at__isnull=True)
+
+    def get_readonly_fields(self, request, obj=None):
+        # Who and where are fixed once added; only the role changes.
+        return ["added_at_shown", "updated_at_shown"] + (["room", "identity"] if obj else [])
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            if "role" in form.changed_data:
+                self.call_service(
+                    request,
+                    services.participants_roles_change,
+                    room=obj.room,
+                    roles={obj.pk: obj.role},
+                )
+            return
+        added = self.call_service(
+            request,
+            services.participants_add,
+            room=obj.room,
+            entries=[services.ParticipantEntry(person=obj.identity, role=obj.role)],
+        )
+        if added:
+            copy_into(obj, added[0])
+
+    def delete_model(self, request, obj):
+        self.call_service(
+            request, services.participants_remove, room=obj.room, participant_ids=[obj.pk]
+        )
+
+    def delete_queryset(self, request, queryset):
+        for room, ids in _by_room(queryset).items():
+            self.call_service(
+                request, services.participants_remove, room=room, participant_ids=list(ids)
+            )
+
+    def set_role(self, request, queryset, role: str) -> None:
+        """Give the chosen participants the role: one service call (one ACS push) per room."""
+        changed = 0
+        for room, ids in _by_room(queryset).items():
+            done = self.call_service(
+                request,
+                services.participants_roles_change,
+                room=room,
+                roles=dict.fromkeys(ids, role),
+            )
+            changed += len(done or [])
+        if changed or not self.refused(request):
+            self.message_user(
+                request, f"{changed} participant(s) are now {role}.", level=messages.SUCCESS
+            )
+
+
+def _by_room(queryset) -> dict[Room, list[int]]:
+    grouped: dict[Room, list[int]] = defaultdict(list)
+    rooms: dict[int, Room] = {}
+    for participant in queryset.select_related("room"):
+        room = rooms.setdefault(participant.room_id, participant.room)
+        grouped[room].append(participant.pk)
+    return grouped

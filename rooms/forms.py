@@ -1,0 +1,384 @@
+"""The room form: a window typed as wall-clock times in a chosen zone, checked by ACS's rules."""
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django import forms
+from django.core import signing
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.forms.utils import pretty_name
+from django.utils import timezone
+
+from portal import audit, timezones
+from rooms import rules
+from rooms.models import MAX_ROOM_LIFETIME, Room
+from rooms.services import ROOM_FIELDS
+
+# What <input type="datetime-local"> sends and shows (browsers add seconds only when asked).
+LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+_INPUT_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S")
+WINDOW_FIELDS = ("valid_from", "valid_until", "time_zone")
+DEFAULT_LENGTH = timedelta(hours=1)
+
+BAD_TIME = "Enter a date and time, such as 2026-11-21 14:00."
+START_REQUIRED = "Enter when the room opens."
+END_REQUIRED = "Enter when the room closes."
+UNKNOWN_ZONE = "Choose a time zone from the list."
+SKIPPED_TIME = (
+    "{time} does not exist in {zone}: the clocks skip forward that night. "
+    "Choose a time outside the skipped hour."
+)
+REPEATED_TIME = (
+    "{time} happens twice in {zone} that night; this is the first time ({abbr}), "
+    "before the clocks go back."
+)
+WINDOW_HELP = "A room can be valid for at most 180 days; ACS refuses longer windows."
+PSTN_HELP = "Let participants dial out to phone numbers"
+VERSION_LOST = "The form lost the room's version: reload the page and make your change again."
+
+_SEEN_SALT = "rooms.forms.seen"
+_TIMES = ("valid_from", "valid_until")
+
+
+# --------------------------------------------------------------------------- times and zones
+
+
+def to_instant(local: datetime, zone: ZoneInfo) -> tuple[datetime, str]:
+    """The UTC instant a wall-clock time in `zone` names, and a note when that time is repeated.
+
+    A time the clocks skip (spring forward) names no instant: refused. A time the clocks repeat
+    (fall back) names two: the first one is taken, always, and the note says so.
+    """
+    first = local.replace(tzinfo=zone, fold=0)
+    # A skipped time does not survive the round trip through UTC: it comes back an hour later.
+    if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != local:
+        raise ValidationError(
+            SKIPPED_TIME.format(time=_wall(local), zone=zone.key), code="skipped_time"
+        )
+    note = ""
+    if first.utcoffset() != local.replace(tzinfo=zone, fold=1).utcoffset():
+        note = REPEATED_TIME.format(time=_wall(local), zone=zone.key, abbr=first.tzname())
+    return first.astimezone(UTC), note
+
+
+def _wall(local: datetime) -> str:
+    return local.strftime("%Y-%m-%d %H:%M")
+
+
+def to_local(instant: datetime, zone: ZoneInfo) -> datetime:
+    """The naive wall-clock time a datetime-local input shows for `instant` in `zone`."""
+    return instant.astimezone(zone).replace(tzinfo=None, second=0, microsecond=0)
+
+
+def current_zone_name() -> str:
+    """The active zone (the user's) if the select offers it, else UTC."""
+    name = timezone.get_current_timezone_name()
+    return name if timezones.parse(name) is not None else "UTC"
+
+
+def describe_duration(length: timedelta) -> str:
+    """'Lasts 2 hours (limit 180 days)', or what is wrong with the length."""
+    if length <= timedelta(0):
+        return "Ends before it starts (limit 180 days)"
+    minutes = int(length.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [
+        f"{count} {unit}{'' if count == 1 else 's'}"
+        for count, unit in ((days, "day"), (hours, "hour"), (minutes, "minute"))
+        if count
+    ]
+    text = " ".join(parts) or "less than a minute"
+    if length > MAX_ROOM_LIFETIME:
+        return f"Lasts {text}: longer than the limit of 180 days"
+    return f"Lasts {text} (limit 180 days)"
+
+
+# --------------------------------------------------------------------------- what the editor saw
+
+
+def seen_token(room: Room) -> str:
+    """The room's fields as the editor sees them, signed: a stale save can then say what changed."""
+    values = audit.json_safe({name: getattr(room, name) for name in ROOM_FIELDS})
+    return signing.dumps(values, salt=_SEEN_SALT, compress=True)
+
+
+def load_seen(token: str | None) -> dict | None:
+    """The fields a seen_token carried, or None for a missing or altered token."""
+    if not token:
+        return None
+    try:
+        values = signing.loads(token, salt=_SEEN_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(values, dict) or set(values) != set(ROOM_FIELDS):
+        return None
+    try:
+        for name in _TIMES:
+            values[name] = datetime.fromisoformat(values[name])
+    except (TypeError, ValueError):
+        return None
+    return values
+
+
+def describe_changes(changed: dict) -> list[dict]:
+    """Conflict.changed ({field: {before, after}}, JSON values) as rows a template can show."""
+    labels = {name: RoomForm.base_fields[name].label or pretty_name(name) for name in ROOM_FIELDS}
+    rows = []
+    for name, change in changed.items():
+        row = {"field": name, "label": labels.get(name, name), "is_time": name in _TIMES}
+        for side in ("before", "after"):
+            value = change.get(side)
+            if row["is_time"] and isinstance(value, str):
+                value = datetime.fromisoformat(value)
+            elif isinstance(value, bool):
+                value = "on" if value else "off"
+            elif value in ("", None):
+                value = "(empty)"
+            row[side] = value
+        rows.append(row)
+    return rows
+
+
+def new_room_initial(now: datetime | None = None) -> dict:
+    """A new room's form: from the next full hour in the user's zone, for one hour."""
+    zone_name = current_zone_name()
+    zone = ZoneInfo(zone_name)
+    start = rules.next_full_hour(now)
+    return {
+        "valid_from": to_local(start, zone),
+        "valid_until": to_local(start + DEFAULT_LENGTH, zone),
+        "time_zone": zone_name,
+    }
+
+
+def room_initial(room: Room) -> dict:
+    """The edit form of a room, its times in the user's zone."""
+    zone_name = current_zone_name()
+    zone = ZoneInfo(zone_name)
+    return {
+        "title": room.title,
+        "notes": room.notes,
+        "valid_from": to_local(room.valid_from, zone),
+        "valid_until": to_local(room.valid_until, zone),
+        "time_zone": zone_name,
+        "pstn_dial_out_enabled": room.pstn_dial_out_enabled,
+        "version": room.version,
+        "seen": seen_token(room),
+    }
+
+
+# --------------------------------------------------------------------------- the form
+
+
+class LocalDateTimeField(forms.Field):
+    """A wall-clock time with no zone: the form's clean() applies the zone chosen beside it."""
+
+    widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL_FORMAT)
+    default_error_messages = {"invalid": BAD_TIME}
+
+    def to_python(self, value):
+        if isinstance(value, datetime):
+            return value.replace(tzinfo=None)
+        value = (value or "").strip()
+        if not value:
+            return None
+        for fmt in _INPUT_FORMATS:
+            try:
+                return datetime.strptime(value, fmt)
+            except ValueError:
+                continue
+        raise ValidationError(self.error_messages["invalid"], code="invalid")
+
+
+def _described_by(name: str, *extra: str) -> dict:
+    ids = [f"id_{name}_errors", *extra]
+    return {"aria-describedby": " ".join(ids)}
+
+
+class RoomForm(forms.Form):
+    title = forms.CharField(
+        max_length=200,
+        error_messages={"required": rules.TITLE_REQUIRED},
+        widget=forms.TextInput(attrs=_described_by("title")),
+    )
+    notes = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, **_described_by("notes")}),
+    )
+    valid_from = LocalDateTimeField(
+        label="Starts",
+        error_messages={"required": START_REQUIRED},
+        widget=forms.DateTimeInput(
+            attrs={"type": "datetime-local", **_described_by("valid_from", "id_valid_from_utc")},
+            format=LOCAL_FORMAT,
+        ),
+    )
+    valid_until = LocalDateTimeField(
+        label="Ends",
+        help_text=WINDOW_HELP,
+        error_messages={"required": END_REQUIRED},
+        widget=forms.DateTimeInput(
+            attrs={
+                "type": "datetime-local",
+                **_described_by(
+                    "valid_until", "id_valid_until_utc", "id_valid_until_help", "id_duration"
+                ),
+            },
+            format=LOCAL_FORMAT,
+        ),
+    )
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        choices=timezones.choices,
+        help_text="The zone the start and end times are in.",
+        error_messages={"required": UNKNOWN_ZONE, "invalid_choice": UNKNOWN_ZONE},
+        widget=forms.Select(attrs=_described_by("time_zone", "id_time_zone_help")),
+    )
+    pstn_dial_out_enabled = forms.BooleanField(
+        label="PSTN dial-out",
+        required=False,
+        help_text=PSTN_HELP,
+        widget=forms.CheckboxInput(attrs={"aria-describedby": "id_pstn_dial_out_enabled_help"}),
+    )
+    # The version the editor loaded: a save over a newer one is refused as a conflict.
+    version = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    seen = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, touched: set[str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.touched = touched
+        self.instants: dict[str, datetime] = {}
+        self.time_notes: dict[str, str] = {}
+        self.original = load_seen(self.data.get("seen")) if self.is_bound else None
+        if not self.is_bound:
+            self._preview_initial()
+
+    # -- validation
+
+    def clean(self):
+        data = super().clean()
+        zone = timezones.parse(data.get("time_zone"))
+        if zone is None:
+            if "time_zone" not in self._errors:
+                self.add_error("time_zone", UNKNOWN_ZONE)
+            return data
+        for name in _TIMES:
+            local = data.get(name)
+            if local is None:
+                continue
+            try:
+                instant = self._as_instant(name, local, zone)
+            except ValidationError as exc:
+                self.add_error(name, exc)
+                continue
+            data[name] = self.instants[name] = instant
+        if set(_TIMES) <= self.instants.keys() and not self._window_unchanged():
+            # A changed window is the one typed, in whole minutes: an untouched end keeping its
+            # seconds beside a new start would make "Lasts 59 minutes" of an hour.
+            for name in _TIMES:
+                if name in data:
+                    data[name] = self.instants[name] = self.instants[name].replace(
+                        second=0, microsecond=0
+                    )
+            try:
+                rules.check_window(self.instants["valid_from"], self.instants["valid_until"])
+            except ValidationError as exc:
+                self.add_error(None, exc)
+        return data
+
+    def _as_instant(self, name: str, local: datetime, zone: ZoneInfo) -> datetime:
+        original = (self.original or {}).get(name)
+        # An untouched time keeps its instant: the input shows whole minutes only, and a repeated
+        # wall time would otherwise move a room that starts at its second occurrence.
+        if original is not None and to_local(original, zone) == local.replace(
+            second=0, microsecond=0
+        ):
+            return original
+        instant, note = to_instant(local, zone)
+        if note:
+            self.time_notes[name] = note
+        return instant
+
+    def _window_unchanged(self) -> bool:
+        # Like room_update, which checks the window only when it changes: an ended room can still
+        # get a new title.
+        return self.original is not None and all(
+            self.original[name] == self.instants[name] for name in _TIMES
+        )
+
+    def _preview_initial(self) -> None:
+        zone = timezones.parse(self.initial.get("time_zone"))
+        if zone is None:
+            return
+        for name in _TIMES:
+            local = self.initial.get(name)
+            if isinstance(local, datetime):
+                try:
+                    self.instants[name] = to_instant(local.replace(tzinfo=None), zone)[0]
+                except ValidationError:
+                    continue
+
+    def add_service_error(self, exc: ValidationError) -> None:
+        """Show a service's ValidationError beside its field, or at the top."""
+        if not hasattr(exc, "error_dict"):
+            self.add_error(None, exc)
+            return
+        for name, errors in exc.error_dict.items():
+            visible = name in self.fields and not self.fields[name].widget.is_hidden
+            self.add_error(name if visible else None, errors)
+
+    # -- what the services get
+
+    def room_fields(self) -> dict:
+        return {name: self.cleaned_data[name] for name in ROOM_FIELDS}
+
+    def seen_room(self, room: Room) -> Room:
+        """The room as this editor loaded it, so a conflict can list what others changed since."""
+        version = self.cleaned_data.get("version")
+        if self.original is None or version is None:
+            return room
+        return Room(pk=room.pk, version=version, **self.original)
+
+    # -- what the template shows
+
+    @property
+    def visible_errors(self) -> dict[str, list[str]]:
+        """Errors to show: all of them, or (live checks) only those of fields the user changed.
+
+        The window's fields count as one: moving the start can make the end wrong.
+        """
+        errors = self.errors if self.is_bound else {}
+        if not self.touched:
+            return errors
+        shown = set(self.touched)
+        if shown & set(WINDOW_FIELDS):
+            shown |= set(WINDOW_FIELDS)
+        return {name: errs for name, errs in errors.items() if name in shown}
+
+    @property
+    def top_errors(self) -> list[str]:
+        """Errors that belong to no visible field: the form's own and its hidden fields'."""
+        errors = self.errors if self.is_bound else {}
+        top = list(errors.get(NON_FIELD_ERRORS, []))
+        for name in ("version", "seen"):
+            top += errors.get(name, [])
+        return top
+
+    @property
+    def previews(self) -> dict[str, str]:
+        """Each time as the UTC instant it will be stored as: '= 2026-11-21 13:00 UTC'."""
+        if self.is_bound:
+            _ = self.errors  # runs clean(), which fills self.instants
+        return {
+            name: "= " + instant.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+            for name, instant in self.instants.items()
+        }
+
+    @property
+    def duration_text(self) -> str:
+        if self.is_bound:
+            _ = self.errors
+        if not set(_TIMES) <= self.instants.keys():
+            return ""
+        return describe_duration(self.instants["valid_until"] - self.instants["valid_from"])

@@ -1,0 +1,32 @@
+"""Room pages: list, calendar, the room form and its actions, the room page."""
+
+from django.urls import path
+
+from rooms.views import browse, detail, edit
+
+app_name = "rooms"
+
+urlpatterns = [
+    path("", browse.room_list, name="list"),
+    path("calendar/", browse.room_calendar, name="calendar"),
+    path("new/", edit.room_create, name="create"),
+    path("validate/", edit.room_validate, name="validate"),
+    path("<int:pk>/", detail.room_detail, name="detail"),
+    path("<int:pk>/edit/", edit.room_edit, name="edit"),
+    path("<int:pk>/delete/", edit.room_delete, name="delete"),
+    path("<int:pk>/duplicate/", edit.room_duplicate, name="duplicate"),
+    path("<int:pk>/extend/", edit.room_extend, name="extend"),
+    path("<int:pk>/retry/", edit.room_retry_sync, name="retry_sync"),
+    path("<int:pk>/sync/", edit.room_sync_badge, name="sync_badge"),
+    path("<int:pk>/history/", detail.room_history, name="history"),
+    path("<int:pk>/people/add/", detail.participants_add, name="participants_add"),
+    path("<int:pk>/people/search/", detail.identity_search, name="identity_search"),
+    path("<int:pk>/people/bulk/", detail.participants_bulk, name="participants_bulk"),
+    path("<int:pk>/people/import/", detail.participants_import, name="participants_import"),
+    path("<int:pk>/people/<int:participant_pk>/role/", detail.participant_role, name="role"),
+    path(
+        "<int:pk>/people/<int:participant_pk>/remove/",
+        detail.participant_remove,
+        name="participant_remove",
+    ),
+]

@@ -1,0 +1,352 @@
+"""The room page: its facts, its people (roles, bulk changes, adding, CSV import), its history."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from identities.services import NewPerson
+from portal.http import HtmxHttpRequest, needs, render_page
+from portal.services import require
+from rooms import csv_import, services
+from rooms import participant_selectors as selectors
+from rooms.models import Participant, Room
+from rooms.participant_forms import (
+    ROLE_CHOICES,
+    ROLES,
+    AddPeopleForm,
+    CsvApplyForm,
+    CsvUploadForm,
+    NewPersonFormSet,
+)
+from rooms.views.common import get_room_for_user
+
+DETAIL = "rooms/detail.html"
+ADD = "rooms/participants_add.html"
+IMPORT = "rooms/participants_import.html"
+
+NOTHING_SELECTED = "Select at least one person first: nothing was changed."
+UNKNOWN_ACTION = "Choose whether to change the selected people's role or remove them."
+REMOVED_MEANWHILE = "This person was removed from the room meanwhile; nothing was changed."
+
+CHANGE_ROLES = ("rooms.change_participant", "change participants' roles")
+REMOVE_PEOPLE = ("rooms.delete_participant", "remove participants")
+ADD_PEOPLE = ("rooms.add_participant", "add participants")
+READ_HISTORY = ("portal.view_auditevent", "read the history")
+
+
+def _people(count: int) -> str:
+    return "1 person" if count == 1 else f"{count} people"
+
+
+def _ids(values: list[str]) -> list[int]:
+    """Participant or identity ids from ticked boxes; anything else was not a real box."""
+    return list(dict.fromkeys(int(value) for value in values if value.isdigit()))
+
+
+def _message(exc: ValidationError) -> str:
+    return " ".join(exc.messages)
+
+
+def _is_partial(request: HtmxHttpRequest) -> bool:
+    return bool(request.htmx) and not request.htmx.boosted
+
+
+def _detail_url(room: Room, anchor: str = "participants") -> str:
+    return f"{reverse('rooms:detail', args=[room.pk])}#{anchor}"
+
+
+def _table_context(request: HtmxHttpRequest, room: Room) -> dict:
+    """What the people table and its rows need to decide which controls to show."""
+    user = request.user
+    can_change = user.has_perm("rooms.change_participant")
+    can_remove = user.has_perm("rooms.delete_participant")
+    can_select = can_change or can_remove
+    return {
+        "room": room,
+        "roles": ROLES,
+        "role_choices": ROLE_CHOICES,
+        "can_select": can_select,
+        # Name, e-mail, ACS id, role, added; plus the tick box and the remove button.
+        "columns": 5 + can_select + can_remove,
+    }
+
+
+def _page_context(request: HtmxHttpRequest, room: Room, *, history=True, **extra) -> dict:
+    context = _table_context(request, room)
+    context["participants"] = list(selectors.room_participants(room=room))
+    if history and request.user.has_perm("portal.view_auditevent"):
+        context["events"], context["next_before"] = selectors.room_history(room=room)
+    context.update(extra)
+    return context
+
+
+def _row(request: HtmxHttpRequest, room: Room, participant: Participant | None, **extra):
+    """One row of the people table (or, if they left the room, a row saying so)."""
+    context = {**_table_context(request, room), "participant": participant, **extra}
+    if participant is None:
+        context.setdefault("row_error", REMOVED_MEANWHILE)
+        return render(request, f"{DETAIL}#participant_gone", context)
+    return render(request, f"{DETAIL}#participant_row", context)
+
+
+@require_GET
+def room_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    room = get_room_for_user(request, pk)
+    return render_page(request, DETAIL, _page_context(request, room), partial="participants")
+
+
+@require_GET
+@needs(*READ_HISTORY)
+def room_history(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    room = get_room_for_user(request, pk)
+    before = request.GET.get("before", "")
+    events, next_before = selectors.room_history(
+        room=room, before=int(before) if before.isdigit() else None
+    )
+    context = {"room": room, "events": events, "next_before": next_before, "history_page": True}
+    return render_page(request, DETAIL, context, partial="history_items")
+
+
+@require_POST
+@needs(*CHANGE_ROLES)
+def participant_role(request: HtmxHttpRequest, pk: int, participant_pk: int) -> HttpResponse:
+    room = get_room_for_user(request, pk)
+    participant = selectors.room_participant(room=room, participant_pk=participant_pk)
+    role = request.POST.get("role", "")
+    error = REMOVED_MEANWHILE if participant is None else None
+    if participant is not None:
+        try:
+            participant = services.participant_role_change(
+                actor=request.user, participant=participant, role=role
+            )
+        except ValidationError as exc:
+            error = _message(exc)
+            # Show the row as it is now: unchanged, or gone if it was removed meanwhile.
+            participant = selectors.room_participant(room=room, participant_pk=participant_pk)
+    if _is_partial(request):
+        if error:
+            return _row(request, room, participant, row_error=error)
+        return _row(request, room, participant, saved=True)
+    if error:
+        messages.error(request, error)
+    else:
+        name = participant.identity.display_name
+        messages.success(request, f"{name} is now {participant.get_role_display()}.")
+    return redirect(_detail_url(room))
+
+
+@require_POST
+@needs(*REMOVE_PEOPLE)
+def participant_remove(request: HtmxHttpRequest, pk: int, participant_pk: int) -> HttpResponse:
+    room = get_room_for_user(request, pk)
+    participant = selectors.room_participant(room=room, participant_pk=participant_pk)
+    error = None
+    if participant is None:
+        notice = "This person had already been removed from the room."
+    else:
+        notice = f"Removed {participant.identity.display_name} from the room."
+        try:
+            services.participants_remove(
+                actor=request.user, room=room, participant_ids=[participant.pk]
+            )
+        except ValidationError as exc:
+            error = _message(exc)
+    if _is_partial(request):
+        if error:
+            return _row(request, room, participant, row_error=error)
+        # An empty row replaces the removed one; the count and the notice update beside it.
+        context = {"notice": notice, "count": selectors.room_participants(room=room).count()}
+        return render(request, f"{DETAIL}#participant_removed", context)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, notice)
+    return redirect(_detail_url(room))
+
+
+@require_POST
+def participants_bulk(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    room = get_room_for_user(request, pk)
+    ids = _ids(request.POST.getlist("participant"))
+    # The pressed button names the action (both buttons submit the same form).
+    actions = request.POST.getlist("action")
+    action = next((name for name in ("remove", "role") if name in actions), None)
+    notice = error = None
+    if action == "role":
+        require(request.user, *CHANGE_ROLES)
+        role = request.POST.get("role", "")
+        if not ids:
+            error = NOTHING_SELECTED
+        else:
+            try:
+                changed = services.participants_roles_change(
+                    actor=request.user, room=room, roles=dict.fromkeys(ids, role)
+                )
+            except ValidationError as exc:
+                error = _message(exc)
+            else:
+                if changed:
+                    notice = f"Changed the role of {_people(len(changed))} to {role}."
+                else:
+                    notice = f"Everyone selected already had the role {role}; nothing changed."
+    elif action == "remove":
+        require(request.user, *REMOVE_PEOPLE)
+        if not ids:
+            error = NOTHING_SELECTED
+        else:
+            try:
+                removed = services.participants_remove(
+                    actor=request.user, room=room, participant_ids=ids
+                )
+            except ValidationError as exc:
+                error = _message(exc)
+            else:
+                notice = f"Removed {_people(removed)} from the room."
+    else:
+        error = UNKNOWN_ACTION
+    if _is_partial(request):
+        context = _page_context(request, room, history=False, notice=notice, error=error)
+        return render(request, f"{DETAIL}#participants", context)
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, notice)
+    return redirect(_detail_url(room))
+
+
+def _add_context(
+    request: HtmxHttpRequest, room: Room, *, form, formset, q: str = "", chosen=()
+) -> dict:
+    chosen_people = selectors.chosen_identities(pks=chosen)
+    matches = selectors.addable_identities(
+        room=room, query=q, exclude=[identity.pk for identity in chosen_people]
+    )
+    return {
+        "room": room,
+        "form": form,
+        "formset": formset,
+        "q": q,
+        "chosen": chosen_people,
+        "matches": matches,
+        "limit": selectors.SEARCH_LIMIT,
+        "roles": ROLES,
+    }
+
+
+@require_http_methods(["GET", "POST"])
+@needs(*ADD_PEOPLE)
+def participants_add(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    room = get_room_for_user(request, pk)
+    if request.method == "GET":
+        context = _add_context(
+            request,
+            room,
+            form=AddPeopleForm(),
+            formset=NewPersonFormSet(prefix="new"),
+            q=request.GET.get("q", "").strip(),
+        )
+        return render(request, ADD, context)
+
+    chosen = _ids(request.POST.getlist("identity"))
+    if "more" in request.POST:
+        # "Add another row" without JavaScript: the same form, one blank row more, unsaved.
+        data = request.POST.copy()
+        total = request.POST.get("new-TOTAL_FORMS", "")
+        data["new-TOTAL_FORMS"] = str(int(total) + 1 if total.isdigit() else 1)
+        context = _add_context(
+            request,
+            room,
+            form=AddPeopleForm(initial={"role": request.POST.get("role")}),
+            formset=NewPersonFormSet(data, prefix="new"),
+            chosen=chosen,
+        )
+        return render(request, ADD, context)
+
+    form = AddPeopleForm(request.POST)
+    formset = NewPersonFormSet(request.POST, prefix="new")
+    if form.is_valid() and formset.is_valid():
+        role = form.cleaned_data["role"]
+        entries = [
+            services.ParticipantEntry(person=identity, role=role)
+            for identity in form.cleaned_data["identity"]
+        ]
+        entries += [
+            services.ParticipantEntry(
+                person=NewPerson(display_name=row["display_name"], email=row.get("email", "")),
+                role=role,
+            )
+            for row in formset.cleaned_data
+            if row.get("display_name", "").strip()
+        ]
+        try:
+            added = services.participants_add(actor=request.user, room=room, entries=entries)
+        except ValidationError as exc:
+            form.add_error(None, exc.messages)
+        else:
+            messages.success(request, f"Added {_people(len(added))} to {room.title}.")
+            return redirect(_detail_url(room))
+    context = _add_context(request, room, form=form, formset=formset, chosen=chosen)
+    # 200 like any re-shown form: the errors are on the page, beside what caused them.
+    return render(request, ADD, context)
+
+
+@require_GET
+@needs(*ADD_PEOPLE)
+def identity_search(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    room = get_room_for_user(request, pk)
+    q = request.GET.get("q", "").strip()
+    context = _add_context(
+        request,
+        room,
+        form=AddPeopleForm(),
+        formset=NewPersonFormSet(prefix="new"),
+        q=q,
+        chosen=_ids(request.GET.getlist("identity")),
+    )
+    return render_page(request, ADD, context, partial="identity_results")
+
+
+@require_http_methods(["GET", "POST"])
+@needs(*ADD_PEOPLE)
+def participants_import(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    room = get_room_for_user(request, pk)
+    upload_form = CsvUploadForm()
+    apply_form = plan = None
+    apply_errors: list[str] = []
+    if request.method == "POST" and "apply" in request.POST:
+        apply_form = CsvApplyForm(request.POST)
+        if apply_form.is_valid():
+            # Checked again: the room may have changed since the preview.
+            plan = csv_import.parse_participants_csv(apply_form.cleaned_data["csv"], room=room)
+            if plan.ok:
+                try:
+                    added = csv_import.apply_plan(actor=request.user, room=room, plan=plan)
+                except ValidationError as exc:
+                    apply_errors = exc.messages
+                else:
+                    messages.success(
+                        request, f"Added {_people(len(added))} from the file to {room.title}."
+                    )
+                    return redirect(_detail_url(room))
+        else:
+            apply_errors = [error for errors in apply_form.errors.values() for error in errors]
+    elif request.method == "POST":
+        upload_form = CsvUploadForm(request.POST, request.FILES)
+        if upload_form.is_valid():
+            text = upload_form.cleaned_data["file"]
+            plan = csv_import.parse_participants_csv(text, room=room)
+            apply_form = CsvApplyForm(initial={"csv": text})
+    context = {
+        "room": room,
+        "upload_form": upload_form,
+        "apply_form": apply_form,
+        "plan": plan,
+        "apply_errors": apply_errors,
+        "columns": csv_import.COLUMNS,
+        "max_rows": csv_import.MAX_ROWS,
+        "roles": ROLES,
+    }
+    return render(request, IMPORT, context)

@@ -1,0 +1,264 @@
+"""Room views: the room form (create, edit, live checks) and the room's one-click actions."""
+
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from portal.http import HtmxHttpRequest, needs
+from portal.services import Conflict, require
+from rooms import services
+from rooms.forms import (
+    VERSION_LOST,
+    RoomForm,
+    describe_changes,
+    new_room_initial,
+    room_initial,
+    seen_token,
+)
+from rooms.models import MAX_ROOM_LIFETIME, Room
+from rooms.views.common import get_room_for_user
+
+EXTEND_BY = timedelta(days=7)
+AT_LIMIT = (
+    "“{title}” already lasts the 180 days ACS allows: it cannot be extended. "
+    "Duplicate it to continue after it ends."
+)
+STALE_ACTION = (
+    "Someone else changed this room in the meantime, so nothing was changed. "
+    "Check it and try again."
+)
+# Polling stops when the answer is 286 (htmx's "stop polling" status).
+STOP_POLLING = 286
+
+
+def _posted_version(request: HtmxHttpRequest) -> int | None:
+    try:
+        return int(request.POST.get("version", ""))
+    except ValueError:
+        return None
+
+
+def _next_or(request: HtmxHttpRequest, default: str) -> str:
+    """The `next` the form carried if it stays on this site, else `default`."""
+    target = request.POST.get("next") or request.GET.get("next")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return default
+
+
+def _local(value) -> str:
+    local = timezone.localtime(value)
+    return f"{local:%a %d %b %Y, %H:%M} {local.tzname()}"
+
+
+def _participants(count: int) -> str:
+    return f"{count} participant{'' if count == 1 else 's'}"
+
+
+# --------------------------------------------------------------------------- the room form
+
+
+@require_http_methods(["GET", "POST"])
+@needs("rooms.add_room", "create rooms")
+def room_create(request: HtmxHttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = RoomForm(request.POST)
+        if form.is_valid():
+            try:
+                room = services.room_create(actor=request.user, **form.room_fields())
+            except ValidationError as exc:
+                form.add_service_error(exc)
+            else:
+                messages.success(
+                    request, f"Created “{room.title}”. It is being pushed to ACS; add people next."
+                )
+                return redirect("rooms:detail", pk=room.pk)
+    else:
+        form = RoomForm(initial=new_room_initial())
+    return render(request, "rooms/form.html", {"form": form, "room": None})
+
+
+@require_http_methods(["GET", "POST"])
+@needs("rooms.change_room", "edit rooms")
+def room_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    room = get_room_for_user(request, pk)
+    context: dict = {"room": room}
+    if request.method == "POST":
+        form = RoomForm(request.POST)
+        if form.is_valid():
+            version = form.cleaned_data["version"]
+            try:
+                if version is None:
+                    raise ValidationError(VERSION_LOST)
+                saved = services.room_update(
+                    actor=request.user,
+                    room=form.seen_room(room),
+                    expected_version=version,
+                    **form.room_fields(),
+                )
+            except Conflict as conflict:
+                form = _rebase(request, conflict.current)
+                context["conflict"] = conflict
+                context["changes"] = describe_changes(conflict.changed)
+            except ValidationError as exc:
+                form.add_service_error(exc)
+            else:
+                messages.success(request, f"Saved “{saved.title}”.")
+                return redirect("rooms:detail", pk=saved.pk)
+    else:
+        form = RoomForm(initial=room_initial(room))
+    context["form"] = form
+    return render(request, "rooms/form.html", context)
+
+
+def _rebase(request: HtmxHttpRequest, current: Room) -> RoomForm:
+    """The user's values over the room's current version: saving again overwrites on purpose."""
+    data = request.POST.copy()
+    data["version"] = str(current.version)
+    data["seen"] = seen_token(current)
+    form = RoomForm(data)
+    form.is_valid()
+    return form
+
+
+@require_POST
+def room_validate(request: HtmxHttpRequest) -> HttpResponse:
+    """Check the room form as the user leaves each field; writes nothing."""
+    user = request.user
+    if not (user.has_perm("rooms.add_room") or user.has_perm("rooms.change_room")):
+        require(user, "rooms.add_room", "create or edit rooms")
+    touched = {name for name in request.POST.get("touched", "").split(",") if name}
+    form = RoomForm(request.POST, touched=touched)
+    form.is_valid()
+    return render(request, "rooms/form.html#feedback", {"form": form})
+
+
+# --------------------------------------------------------------------------- actions
+
+
+@require_http_methods(["GET", "POST"])
+@needs("rooms.delete_room", "delete rooms")
+def room_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    room = get_room_for_user(request, pk)
+    if request.method == "POST":
+        version = _posted_version(request)
+        try:
+            if version is None:
+                raise ValidationError(VERSION_LOST)
+            services.room_delete(actor=request.user, room=room, expected_version=version)
+        except Conflict:
+            messages.error(request, STALE_ACTION)
+            return redirect("rooms:delete", pk=room.pk)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect("rooms:delete", pk=room.pk)
+        messages.success(request, f"Deleted “{room.title}”. ACS removes it in a moment.")
+        return redirect("rooms:list")
+    context = {"room": room, "participant_count": room.participants.count()}
+    return render(request, "rooms/confirm_delete.html", context)
+
+
+@require_POST
+@needs("rooms.add_room", "create rooms")
+def room_duplicate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    room = get_room_for_user(request, pk)
+    try:
+        duplicate = services.room_duplicate(actor=request.user, room=room)
+    except ValidationError as exc:
+        messages.error(request, f"Could not copy “{room.title}”: {' '.join(exc.messages)}")
+        return redirect("rooms:detail", pk=room.pk)
+    count = duplicate.participants.count()
+    moved_note = (
+        f" The original has ended, so the copy starts {_local(duplicate.valid_from)}."
+        if duplicate.valid_from != room.valid_from
+        else ""
+    )
+    messages.success(
+        request,
+        f"Copied “{room.title}” with {_participants(count)}.{moved_note} "
+        "Adjust the copy's window, then save.",
+    )
+    return redirect("rooms:edit", pk=duplicate.pk)
+
+
+@require_POST
+@needs("rooms.change_room", "edit rooms")
+def room_extend(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Add a week to the room's end, up to ACS's 180-day limit."""
+    room = get_room_for_user(request, pk)
+    back = _next_or(request, reverse("rooms:detail", args=[room.pk]))
+    limit = room.valid_from + MAX_ROOM_LIFETIME
+    if room.valid_until >= limit:
+        messages.error(request, AT_LIMIT.format(title=room.title))
+        return redirect(back)
+    version = _posted_version(request)
+    new_end = min(room.valid_until + EXTEND_BY, limit)
+    try:
+        if version is None:
+            raise ValidationError(VERSION_LOST)
+        services.room_update(
+            actor=request.user, room=room, expected_version=version, valid_until=new_end
+        )
+    except Conflict:
+        messages.error(request, STALE_ACTION)
+        return redirect(back)
+    except ValidationError as exc:
+        messages.error(request, f"Could not extend “{room.title}”: {' '.join(exc.messages)}")
+        return redirect(back)
+    capped = " That is the 180-day limit." if new_end == limit else ""
+    messages.success(request, f"Extended “{room.title}” until {_local(new_end)}.{capped}")
+    return redirect(back)
+
+
+@require_POST
+@needs("rooms.change_room", "retry pushing rooms")
+def room_retry_sync(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    room = get_room_for_user(request, pk)
+    services.room_retry_sync(actor=request.user, room=room)
+    messages.success(request, f"Pushing “{room.title}” to ACS again now.")
+    return redirect(_next_or(request, reverse("rooms:detail", args=[room.pk])))
+
+
+# --------------------------------------------------------------------------- the sync badge
+
+
+def badge_fingerprint(room: Room) -> str:
+    """What the badge shows; a poll that would show the same thing answers 204 (no swap)."""
+    next_try = str(int(room.next_sync_at.timestamp())) if room.next_sync_at else ""
+    return f"{room.sync_state}.{room.sync_attempts}.{next_try}"
+
+
+@require_GET
+def room_sync_badge(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The room's sync badge alone, for the badge's own polling."""
+    require(request.user, "rooms.view_room", "view rooms")
+    # Tombstones too (no get_room_for_user): a deleted room shows "deleted" and stops polling.
+    room = Room.objects.filter(pk=pk).first()
+    if room is None:
+        if not request.htmx:
+            raise Http404("No such room.")
+        # The row is gone once ACS confirmed the delete: say so, and end the polling.
+        return render(request, "rooms/_sync_badge.html#badge", {"room": None}, status=STOP_POLLING)
+    if request.htmx and request.GET.get("shown") == badge_fingerprint(room):
+        # Nothing new: no swap, so screen readers hear nothing and focus stays on the button.
+        return HttpResponse(status=204)
+    context = {"room": room, "badge_next": _page_path(request)}
+    return render(request, "rooms/_sync_badge.html#badge", context)
+
+
+def _page_path(request: HtmxHttpRequest) -> str:
+    """The page the badge sits on, so "Retry now" comes back to it (not to this partial)."""
+    if request.htmx and request.htmx.current_url:
+        parts = urlsplit(request.htmx.current_url)
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+    return reverse("rooms:detail", args=[request.resolver_match.kwargs["pk"]])

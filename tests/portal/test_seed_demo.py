@@ -1,0 +1,41 @@
+"""make run seeds a fresh portal with demo data, once, through the services."""
+
+import pytest
+from django.apps import apps as django_apps
+from django.contrib.auth.models import User
+from django.core.management import call_command
+
+from portal.access import GROUP_PERMISSIONS, apply_group_permissions
+from rooms.models import Participant, Role, Room
+from tests.conftest import run_tasks
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_seeds_rooms_people_and_staff_and_acs_gets_them(superuser, emulator, capsys):
+    # A transactional test before this one may have flushed the groups the migration made.
+    apply_group_permissions(django_apps, GROUP_PERMISSIONS)
+    call_command("seed_demo")
+    out = capsys.readouterr().out
+    assert "password for each" in out
+    assert Room.objects.count() == 4
+    assert Participant.objects.filter(role=Role.PRESENTER).count() == 4
+    assert set(User.objects.filter(is_staff=True).values_list("username", flat=True)) >= {
+        "sam",
+        "rita",
+        "aldo",
+    }
+    assert User.objects.get(username="rita").has_perm("rooms.change_participant")
+    run_tasks()
+    assert set(Room.objects.values_list("sync_state", flat=True)) == {"synced"}
+    from portal import acs
+
+    assert len(list(acs.get_gateway().list_rooms())) == 4
+
+
+@pytest.mark.django_db
+def test_it_adds_nothing_to_a_portal_already_in_use(superuser, emulator, capsys):
+    call_command("seed_demo")
+    Room.objects.all().delete()
+    call_command("seed_demo")
+    assert "no demo data added" in capsys.readouterr().out
+    assert Room.objects.count() == 0

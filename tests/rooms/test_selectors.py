@@ -1,0 +1,368 @@
+"""Tests for the read queries behind the rooms list, the week calendar and the dashboard."""
+
+import zoneinfo
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from portal.sync import SyncState
+from rooms.models import Room
+from rooms.selectors import (
+    NEEDS_ATTENTION,
+    PER_PAGE,
+    RoomFilters,
+    dashboard_rooms,
+    parse_sort,
+    room_list,
+    room_owners,
+    room_page,
+    week_calendar,
+)
+from tests.identities.factories import IdentityFactory
+from tests.rooms.factories import ParticipantFactory, RoomFactory, UserFactory
+
+NOW = datetime(2025, 6, 11, 12, 0, tzinfo=UTC)
+
+
+def at(hours: float) -> datetime:
+    return NOW + timedelta(hours=hours)
+
+
+def room(title="Room", start=1, end=3, **fields) -> Room:
+    """A room from `start` to `end` hours after NOW, with sync fields set as given."""
+    made = RoomFactory(title=title, valid_from=at(start), valid_until=at(end))
+    if fields:
+        # update() as the sync machinery does: the save signal would mark the room pending again.
+        Room.objects.filter(pk=made.pk).update(**fields)
+    return made
+
+
+def titles(user, **filters) -> list[str]:
+    return [r.title for r in room_list(user=user, filters=RoomFilters(**filters), now=NOW)]
+
+
+# --------------------------------------------------------------------------- searching
+
+
+@pytest.mark.parametrize(
+    "query", ["quarterly", "QUARTERLY", "abc-123", "Ada Love", "ada@example.org", "EXAMPLE.ORG"]
+)
+def test_it_finds_a_room_by_title_acs_id_participant_name_or_email_once(scheduler, query):
+    found = room("Quarterly review", acs_id="abc-123-def")
+    ParticipantFactory(
+        room=found, identity=IdentityFactory(display_name="Ada Lovelace", email="ada@example.org")
+    )
+    # A second matching participant must not list the room twice.
+    ParticipantFactory(
+        room=found, identity=IdentityFactory(display_name="Ada Love", email="love@example.org")
+    )
+    room("Unrelated")
+
+    assert titles(scheduler, q=query) == ["Quarterly review"]
+
+
+def test_it_hides_deleted_rooms(scheduler):
+    room("Kept")
+    room("Gone", deleted_at=NOW)
+
+    assert titles(scheduler) == ["Kept"]
+    assert titles(scheduler, q="Gone") == []
+
+
+def test_it_shows_nothing_to_a_user_who_may_not_view_rooms(db):
+    room("Secret")
+
+    assert titles(UserFactory()) == []
+    assert titles(AnonymousUser()) == []
+
+
+# --------------------------------------------------------------------------- filtering
+
+
+def test_it_filters_by_window_state_relative_to_now(scheduler):
+    room("Live", start=-1, end=1)
+    room("Starts exactly now", start=0, end=1)
+    room("Upcoming", start=1, end=2)
+    room("Expired", start=-3, end=-1)
+    room("Ended exactly now", start=-2, end=0)
+
+    assert sorted(titles(scheduler, state="live")) == ["Live", "Starts exactly now"]
+    assert titles(scheduler, state="upcoming") == ["Upcoming"]
+    assert sorted(titles(scheduler, state="expired")) == ["Ended exactly now", "Expired"]
+
+
+def test_it_filters_by_sync_state(scheduler):
+    room("Synced", sync_state=SyncState.SYNCED)
+    room("Failed", sync_state=SyncState.FAILED)
+    room("Pending", sync_state=SyncState.PENDING, next_sync_at=NOW)
+
+    assert titles(scheduler, sync="failed") == ["Failed"]
+    assert titles(scheduler, sync="synced") == ["Synced"]
+
+
+def test_it_filters_rooms_needing_attention(scheduler):
+    room("Failed", sync_state=SyncState.FAILED)
+    room("Stopped", sync_state=SyncState.STOPPED)
+    room("Overdue", sync_state=SyncState.PENDING, next_sync_at=NOW - timedelta(minutes=2))
+    room("Just queued", sync_state=SyncState.PENDING, next_sync_at=NOW - timedelta(seconds=20))
+    room("Synced", sync_state=SyncState.SYNCED)
+
+    assert sorted(titles(scheduler, sync=NEEDS_ATTENTION)) == ["Failed", "Overdue", "Stopped"]
+
+
+def test_it_filters_by_owner_and_lists_only_owners_of_live_rooms(scheduler):
+    ada, bob, gone = UserFactory(username="ada"), UserFactory(username="bob"), UserFactory()
+    RoomFactory(title="Ada's", owner=ada)
+    RoomFactory(title="Bob's", owner=bob)
+    Room.objects.filter(pk=RoomFactory(owner=gone).pk).update(deleted_at=NOW)
+
+    assert titles(scheduler, owner=ada.pk) == ["Ada's"]
+    assert list(room_owners()) == [ada, bob]
+
+
+def test_it_filters_rooms_valid_on_a_day_in_the_users_zone(scheduler):
+    # 2025-06-10 20:00 UTC is already Wednesday 11 June in Auckland (UTC+12).
+    RoomFactory(
+        title="Auckland morning",
+        valid_from=datetime(2025, 6, 10, 20, 0, tzinfo=UTC),
+        valid_until=datetime(2025, 6, 10, 22, 0, tzinfo=UTC),
+    )
+    with timezone.override(zoneinfo.ZoneInfo("Pacific/Auckland")):
+        assert titles(scheduler, day=date(2025, 6, 11)) == ["Auckland morning"]
+        assert titles(scheduler, day=date(2025, 6, 10)) == []
+    assert titles(scheduler, day=date(2025, 6, 10)) == ["Auckland morning"]
+
+
+def test_it_combines_search_and_filters(scheduler):
+    room("Standup live", start=-1, end=1, sync_state=SyncState.SYNCED)
+    room("Standup later", start=1, end=2, sync_state=SyncState.SYNCED)
+    room("Retro live", start=-1, end=1, sync_state=SyncState.SYNCED)
+
+    assert titles(scheduler, q="standup", state="live", sync="synced") == ["Standup live"]
+
+
+# --------------------------------------------------------------------------- sorting
+
+
+@pytest.mark.parametrize(
+    ("sort", "expected"),
+    [
+        ("title", ["alpha", "Bravo", "charlie"]),
+        ("-title", ["charlie", "Bravo", "alpha"]),
+        ("valid_from", ["Bravo", "charlie", "alpha"]),
+        ("-valid_from", ["alpha", "charlie", "Bravo"]),
+        ("valid_until", ["charlie", "Bravo", "alpha"]),
+        ("-valid_until", ["alpha", "Bravo", "charlie"]),
+        ("sync_state", ["charlie", "alpha", "Bravo"]),
+        ("-sync_state", ["Bravo", "alpha", "charlie"]),
+    ],
+)
+def test_it_sorts_by_each_column_both_ways(scheduler, sort, expected):
+    room("alpha", start=5, end=9, sync_state=SyncState.PENDING)
+    room("Bravo", start=1, end=6, sync_state=SyncState.SYNCED)
+    room("charlie", start=2, end=3, sync_state=SyncState.FAILED)
+
+    assert titles(scheduler, sort=sort) == expected
+
+
+def test_it_sorts_by_creation(scheduler):
+    first, second = room("First"), room("Second")
+    Room.objects.filter(pk=first.pk).update(created_at=NOW - timedelta(days=2))
+    Room.objects.filter(pk=second.pk).update(created_at=NOW - timedelta(days=1))
+
+    assert titles(scheduler, sort="created_at") == ["First", "Second"]
+    assert titles(scheduler, sort="-created_at") == ["Second", "First"]
+
+
+@pytest.mark.parametrize("sort", ["", None, "owner", "-password", "--title", "participant_count"])
+def test_it_falls_back_to_the_default_sort_for_unknown_values(sort):
+    assert parse_sort(sort) == "-valid_from"
+
+
+# --------------------------------------------------------------------------- counting and paging
+
+
+def test_it_counts_each_rooms_participants(scheduler):
+    crowded, empty = room("Crowded"), room("Empty", start=2)
+    ParticipantFactory.create_batch(3, room=crowded)
+
+    counts = {
+        r.title: r.participant_count
+        for r in room_list(user=scheduler, filters=RoomFilters(), now=NOW)
+    }
+    assert counts == {"Crowded": 3, "Empty": 0}
+    assert empty.pk
+
+
+def test_it_pages_in_two_queries_counting_without_the_per_row_columns(scheduler):
+    for n in range(PER_PAGE + 3):
+        ParticipantFactory(room=room(f"Room {n}", start=n + 1, end=n + 2))
+    filters = RoomFilters(q="room", state="upcoming", sort="valid_from")
+    assert scheduler.has_perm("rooms.view_room")  # loads the permissions before counting
+
+    with CaptureQueriesContext(connection) as queries:
+        page = room_page(user=scheduler, filters=filters, number=2, now=NOW)
+        shown = [(r.title, r.participant_count, r.owner.username) for r in page.object_list]
+
+    assert page.paginator.count == PER_PAGE + 3
+    assert [title for title, _, _ in shown] == [f"Room {n}" for n in range(PER_PAGE, PER_PAGE + 3)]
+    assert {count for _, count, _ in shown} == {1}
+    count_sql, page_sql = (q["sql"] for q in queries.captured_queries)
+    # The count carries the search's subquery but neither the participant count nor the join.
+    assert count_sql.upper().startswith("SELECT COUNT(")
+    assert count_sql.count("rooms_participant") == 1
+    assert "auth_user" not in count_sql
+    assert page_sql.count("rooms_participant") == 2
+
+
+def test_it_pages_the_same_rooms_room_list_returns(scheduler):
+    for n in range(PER_PAGE * 2 + 1):
+        room(f"Room {n % 4}", start=n % 3 + 1, end=5)
+    filters = RoomFilters(sort="-title")
+    everything = [r.pk for r in room_list(user=scheduler, filters=filters, now=NOW)]
+
+    paged = [
+        r.pk
+        for number in (1, 2, 3)
+        for r in room_page(user=scheduler, filters=filters, number=number, now=NOW).object_list
+    ]
+
+    assert paged == everything
+
+
+@pytest.mark.parametrize(
+    ("asked", "shown"), [("2", 2), ("99", 2), ("0", 2), ("nope", 1), (None, 1)]
+)
+def test_it_shows_the_last_page_past_the_end_and_the_first_for_nonsense(scheduler, asked, shown):
+    for n in range(PER_PAGE + 1):
+        room(f"Room {n}", start=n + 1, end=n + 2)
+
+    page = room_page(user=scheduler, filters=RoomFilters(), number=asked, now=NOW)
+
+    assert page.number == shown
+
+
+def test_it_pages_an_empty_result_without_a_page_query(scheduler):
+    assert scheduler.has_perm("rooms.view_room")  # loads the permissions before counting
+    with CaptureQueriesContext(connection) as queries:
+        page = room_page(user=scheduler, filters=RoomFilters(q="nothing"), number=1, now=NOW)
+        assert list(page.object_list) == []
+
+    assert len(queries.captured_queries) == 1
+
+
+# --------------------------------------------------------------------------- week calendar
+
+
+def _day(week, day: date):
+    return next(d for d in week.days if d.date == day)
+
+
+def test_it_builds_a_monday_first_week_in_the_users_zone(scheduler):
+    with timezone.override(zoneinfo.ZoneInfo("Pacific/Auckland")):
+        week = week_calendar(user=scheduler, day=date(2025, 6, 11))
+
+    assert [d.date for d in week.days] == [date(2025, 6, 9) + timedelta(days=n) for n in range(7)]
+    assert week.days[0].start == datetime(2025, 6, 8, 12, 0, tzinfo=UTC)
+    assert week.previous == date(2025, 6, 2)
+    assert week.next == date(2025, 6, 16)
+
+
+def test_it_places_a_room_on_the_local_day_it_happens(scheduler):
+    RoomFactory(
+        title="Auckland morning",
+        valid_from=datetime(2025, 6, 10, 20, 0, tzinfo=UTC),
+        valid_until=datetime(2025, 6, 10, 22, 0, tzinfo=UTC),
+    )
+    with timezone.override(zoneinfo.ZoneInfo("Pacific/Auckland")):
+        week = week_calendar(user=scheduler, day=date(2025, 6, 9))
+
+    placed = {d.date: [e.room.title for e in d.entries] for d in week.days if d.entries}
+    assert placed == {date(2025, 6, 11): ["Auckland morning"]}
+
+
+def test_it_clips_a_room_to_each_day_it_spans_and_marks_it_continuing(scheduler):
+    zone = zoneinfo.ZoneInfo("America/New_York")
+    # Saturday 22:00 to Monday 02:00 New York time, across the start of daylight saving time.
+    RoomFactory(
+        title="Weekend",
+        valid_from=datetime(2025, 3, 8, 22, 0, tzinfo=zone),
+        valid_until=datetime(2025, 3, 10, 2, 0, tzinfo=zone),
+    )
+    with timezone.override(zone):
+        week = week_calendar(user=scheduler, day=date(2025, 3, 5))
+        following = week_calendar(user=scheduler, day=date(2025, 3, 10))
+
+    saturday, sunday = _day(week, date(2025, 3, 8)), _day(week, date(2025, 3, 9))
+    (sat,), (sun,) = saturday.entries, sunday.entries
+    assert (sat.start, sat.end) == (datetime(2025, 3, 8, 22, 0, tzinfo=zone), sunday.start)
+    assert (sat.continues_before, sat.continues_after) == (False, True)
+    assert (sun.continues_before, sun.continues_after) == (True, True)
+    # The DST day is 23 hours long.
+    assert sunday.end - sunday.start == timedelta(hours=23)
+    (mon,) = _day(following, date(2025, 3, 10)).entries
+    assert (mon.continues_before, mon.continues_after) == (True, False)
+    assert mon.end == datetime(2025, 3, 10, 2, 0, tzinfo=zone)
+
+
+def test_it_caps_the_rooms_shown_per_day_and_counts_the_rest(scheduler):
+    for n in range(15):
+        RoomFactory(
+            title=f"Slot {n:02}",
+            valid_from=datetime(2025, 6, 11, 8, n, tzinfo=UTC),
+            valid_until=datetime(2025, 6, 11, 9, 0, tzinfo=UTC),
+        )
+    RoomFactory(  # deleted rooms are not on the calendar
+        valid_from=datetime(2025, 6, 11, 8, 0, tzinfo=UTC),
+        valid_until=datetime(2025, 6, 11, 9, 0, tzinfo=UTC),
+        deleted_at=NOW,
+    )
+
+    week = week_calendar(user=scheduler, day=date(2025, 6, 11), per_day=12)
+
+    wednesday = _day(week, date(2025, 6, 11))
+    assert [e.room.title for e in wednesday.entries] == [f"Slot {n:02}" for n in range(12)]
+    assert wednesday.more == 3
+
+
+def test_it_marks_today_in_the_users_zone(scheduler):
+    with timezone.override(zoneinfo.ZoneInfo("Pacific/Kiritimati")):
+        today = timezone.localdate()
+        week = week_calendar(user=scheduler, day=today)
+
+    assert [d.date for d in week.days if d.is_today] == [today]
+
+
+# --------------------------------------------------------------------------- dashboard
+
+
+def test_it_sorts_rooms_into_the_dashboards_cards(scheduler):
+    room("Live", start=-1, end=1)
+    room("Later today", start=3, end=4)
+    room("Next week", start=24 * 6, end=24 * 6 + 1)
+    room("Too far", start=24 * 8, end=24 * 8 + 1)
+    room("Just ended", start=-3, end=-2)
+    room("Long ago", start=-24 * 9, end=-24 * 8)
+    room("Refused", start=24 * 20, end=24 * 21, sync_state=SyncState.STOPPED, sync_error="400")
+    room("Deleted", start=-1, end=1, deleted_at=NOW)
+
+    board = dashboard_rooms(user=scheduler, now=NOW)
+
+    def names(rooms):
+        return [r.title for r in rooms]
+
+    assert names(board.live) == ["Live"]
+    assert names(board.today) == ["Just ended", "Live", "Later today"]
+    assert names(board.upcoming) == ["Later today", "Next week"]
+    assert names(board.expired) == ["Just ended"]
+    assert names(board.out_of_sync) == ["Refused"]
+    assert board.counts == {"live": 1, "today": 3, "upcoming": 2, "expired": 1, "out_of_sync": 1}
+    assert board.today_date == date(2025, 6, 11)
+
+
+def test_it_gives_no_dashboard_rooms_to_a_user_who_may_not_view_them(db):
+    assert dashboard_rooms(user=UserFactory(), now=NOW) is None

@@ -1,0 +1,592 @@
+"""The room form, its live checks, and the room actions: delete, duplicate, extend, retry, badge."""
+
+import re
+from datetime import UTC, datetime, timedelta
+from unittest import mock
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.contrib.messages import get_messages
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from portal.models import AuditEvent
+from portal.sync import SyncState
+from rooms import rules, services
+from rooms.forms import PSTN_HELP, WINDOW_HELP
+from rooms.models import MAX_ROOM_LIFETIME, Room
+from tests.conftest import run_tasks
+from tests.rooms.factories import ParticipantFactory, RoomFactory
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def _messages(response) -> list[str]:
+    return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+def _region(html: str, region_id: str) -> str:
+    """The content of the element with this id (a field's error region, say)."""
+    return re.search(rf'id="{region_id}"[^>]*>(.*?)</div>', html, re.S)[1]
+
+
+def _local(value: datetime) -> str:
+    return timezone.localtime(value).strftime("%Y-%m-%dT%H:%M")
+
+
+def _window(hours: int = 2) -> tuple[datetime, datetime]:
+    start = (timezone.now() + timedelta(days=1)).replace(second=0, microsecond=0)
+    return start, start + timedelta(hours=hours)
+
+
+def _form(start: datetime, end: datetime, zone: str = "UTC", **extra) -> dict:
+    """Form data for a window: aware times are typed in UTC, naive ones in `zone`."""
+
+    def typed(value: datetime) -> str:
+        return (value.astimezone(UTC) if value.tzinfo else value).strftime("%Y-%m-%dT%H:%M")
+
+    return {
+        "title": "Weekly review",
+        "notes": "",
+        "valid_from": typed(start),
+        "valid_until": typed(end),
+        "time_zone": zone,
+        **extra,
+    }
+
+
+def _edit_data(client, room: Room) -> dict:
+    """What the edit form posts back when the user changes nothing."""
+    response = client.get(reverse("rooms:edit", args=[room.pk]))
+    form = response.context["form"]
+    data = {name: form[name].value() for name in form.fields}
+    for name in ("valid_from", "valid_until"):
+        data[name] = data[name].strftime("%Y-%m-%dT%H:%M")
+    data["pstn_dial_out_enabled"] = "on" if data["pstn_dial_out_enabled"] else ""
+    return data
+
+
+def _run_all_tasks() -> None:
+    """Run tasks until none is left: pushes enqueued by earlier, rolled-back tests come first."""
+    for _ in range(20):
+        if not run_tasks():
+            return
+
+
+@pytest.fixture
+def as_scheduler(client, scheduler):
+    client.force_login(scheduler)
+    return client
+
+
+def _room(owner, **fields) -> Room:
+    start, end = _window()
+    return services.room_create(
+        actor=owner,
+        title=fields.pop("title", "Planning"),
+        valid_from=fields.pop("valid_from", start),
+        valid_until=fields.pop("valid_until", end),
+        **fields,
+    )
+
+
+# --------------------------------------------------------------------------- create
+
+
+def test_the_new_room_form_offers_a_one_hour_window_from_the_next_full_hour(as_scheduler):
+    as_scheduler.cookies["portal_tz"] = "Europe/Paris"
+    response = as_scheduler.get(reverse("rooms:create"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<title>New room" in html
+    form = response.context["form"]
+    start, end = form.initial["valid_from"], form.initial["valid_until"]
+    assert (start.minute, end - start) == (0, timedelta(hours=1))
+    assert form.initial["time_zone"] == "Europe/Paris"
+    assert 'type="datetime-local"' in html
+    assert '<option value="Europe/Paris" selected>' in html
+    assert WINDOW_HELP in html
+    assert PSTN_HELP in html
+    assert "Lasts 1 hour (limit 180 days)" in html
+    assert re.search(r"= \d{4}-\d\d-\d\d \d\d:00 UTC", html)
+    # Live checks go to rooms:validate; the form itself still posts to rooms:create.
+    assert f'hx-post="{reverse("rooms:validate")}"' in html
+    assert f'action="{reverse("rooms:create")}"' in html
+
+
+def test_it_creates_a_room_stored_in_utc_and_pushes_it_to_acs(
+    as_scheduler, emulator, django_capture_on_commit_callbacks
+):
+    from portal import acs
+
+    # Two days ahead at 14:00 in Paris, typed as a Paris wall-clock time.
+    start = (timezone.now().astimezone(PARIS) + timedelta(days=2)).replace(
+        hour=14, minute=0, second=0, microsecond=0, tzinfo=None
+    )
+    data = _form(start, start + timedelta(hours=2), "Europe/Paris", pstn_dial_out_enabled="on")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = as_scheduler.post(reverse("rooms:create"), data)
+    room = Room.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("rooms:detail", args=[room.pk])
+    assert _messages(response) == [
+        "Created “Weekly review”. It is being pushed to ACS; add people next."
+    ]
+    assert room.valid_from == start.replace(tzinfo=PARIS).astimezone(UTC)
+    assert room.valid_from.astimezone(UTC).hour in (12, 13)  # CEST or CET
+    assert room.valid_until - room.valid_from == timedelta(hours=2)
+    assert room.pstn_dial_out_enabled is True
+
+    _run_all_tasks()
+    room.refresh_from_db()
+    assert room.sync_state == SyncState.SYNCED
+    held = acs.get_gateway().get_room(room.acs_id)
+    assert (held.valid_from, held.valid_until) == (room.valid_from, room.valid_until)
+    assert held.pstn_dial_out_enabled is True
+
+
+def test_a_refused_window_is_shown_beside_the_end_and_nothing_is_saved(as_scheduler):
+    start, _ = _window()
+    response = as_scheduler.post(reverse("rooms:create"), _form(start, start + timedelta(days=181)))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert rules.TOO_LONG in _region(html, "id_valid_until_errors")
+    assert "Lasts 181 days: longer than the limit of 180 days" in html
+    assert not Room.objects.exists()
+    assert not AuditEvent.objects.exists()
+
+
+def test_a_missing_title_is_shown_beside_the_title(as_scheduler):
+    start, end = _window()
+    response = as_scheduler.post(reverse("rooms:create"), _form(start, end, title=" "))
+    html = response.content.decode()
+    assert rules.TITLE_REQUIRED in _region(html, "id_title_errors")
+    assert 'aria-invalid="true"' in html
+    assert not Room.objects.exists()
+
+
+def test_a_service_refusal_is_shown_beside_its_field_or_at_the_top(as_scheduler):
+    start, end = _window()
+    refusal = ValidationError({"valid_until": "ACS said no.", "__all__": "Something else."})
+    with mock.patch.object(services, "room_create", side_effect=refusal):
+        response = as_scheduler.post(reverse("rooms:create"), _form(start, end))
+    html = response.content.decode()
+    assert (
+        "ACS said no." in re.search(r'id="id_valid_until_errors"[^>]*>(.*?)</div>', html, re.S)[1]
+    )
+    assert "Something else." in re.search(r'id="room-form-errors"[^>]*>(.*?)</div>', html, re.S)[1]
+
+
+# --------------------------------------------------------------------------- live checks
+
+
+def test_the_live_check_writes_nothing_and_reports_a_181_day_window(as_scheduler, scheduler):
+    _room(scheduler)
+    rooms, events = Room.objects.count(), AuditEvent.objects.count()
+    start, _ = _window()
+    response = as_scheduler.post(
+        reverse("rooms:validate"),
+        _form(start, start + timedelta(days=181), touched="valid_until"),
+        **HTMX,
+    )
+    assert response.status_code == 200
+    assert (Room.objects.count(), AuditEvent.objects.count()) == (rooms, events)
+    html = response.content.decode()
+    assert "<form" not in html  # only the feedback regions, never the inputs
+    errors = re.search(
+        r'<div id="id_valid_until_errors" hx-swap-oob="innerHTML">(.*?)</div>', html, re.S
+    )
+    assert rules.TOO_LONG in errors.group(1)
+    assert "Lasts 181 days" in html
+    assert f"= {start.astimezone(UTC):%Y-%m-%d %H:%M} UTC" in html
+
+
+def test_the_live_check_shows_only_the_errors_of_fields_the_user_changed(as_scheduler):
+    start, end = _window()
+    response = as_scheduler.post(
+        reverse("rooms:validate"), _form(end, start, title="", touched="title"), **HTMX
+    )
+    html = response.content.decode()
+    assert rules.TITLE_REQUIRED in html
+    assert rules.END_BEFORE_START not in html
+
+
+def test_the_live_check_refuses_a_skipped_time_with_a_clear_message(as_scheduler):
+    response = as_scheduler.post(
+        reverse("rooms:validate"),
+        {**_form(*_window()), "valid_from": "2027-03-28T02:30", "time_zone": "Europe/Paris"},
+        **HTMX,
+    )
+    assert "2027-03-28 02:30 does not exist in Europe/Paris" in response.content.decode()
+
+
+def test_the_live_check_needs_a_room_permission(client, auditor):
+    client.force_login(auditor)
+    response = client.post(reverse("rooms:validate"), _form(*_window()), **HTMX)
+    assert response.status_code == 403
+    assert "rooms.add_room" in response.content.decode()
+
+
+# --------------------------------------------------------------------------- edit
+
+
+def test_the_edit_form_shows_the_rooms_times_in_the_users_zone(as_scheduler, scheduler):
+    room = _room(scheduler)
+    as_scheduler.cookies["portal_tz"] = "America/New_York"
+    response = as_scheduler.get(reverse("rooms:edit", args=[room.pk]))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert f"<title>Edit {room.title}" in html
+    local = room.valid_from.astimezone(ZoneInfo("America/New_York"))
+    assert f'value="{local:%Y-%m-%dT%H:%M}"' in html
+    assert f'name="version" value="{room.version}"' in html
+
+
+def test_it_saves_an_edit(as_scheduler, scheduler):
+    room = _room(scheduler)
+    data = _edit_data(as_scheduler, room)
+    data["title"] = "Planning (moved)"
+    end = room.valid_until + timedelta(hours=1)
+    data["valid_until"] = _local(end)
+    response = as_scheduler.post(reverse("rooms:edit", args=[room.pk]), data)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("rooms:detail", args=[room.pk])
+    assert _messages(response) == ["Saved “Planning (moved)”."]
+    room.refresh_from_db()
+    assert (room.title, room.valid_until, room.version) == ("Planning (moved)", end, 2)
+
+
+def test_a_stale_edit_shows_what_changed_and_keeps_the_users_values(
+    as_scheduler, scheduler, role_admin
+):
+    room = _room(scheduler)
+    data = _edit_data(as_scheduler, room)
+    # Someone else saves first.
+    their_end = room.valid_until + timedelta(hours=3)
+    services.room_update(
+        actor=role_admin,
+        room=room,
+        expected_version=room.version,
+        title="Their title",
+        valid_until=their_end,
+    )
+    data["title"] = "My title"
+    response = as_scheduler.post(reverse("rooms:edit", args=[room.pk]), data)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Someone else changed this room while you were editing it" in html
+    changes = {row["field"]: row for row in response.context["changes"]}
+    assert changes["title"]["before"] == "Planning"
+    assert changes["title"]["after"] == "Their title"
+    assert changes["valid_until"]["after"] == their_end
+    assert '<span class="before">Planning</span> → <span class="after">Their title</span>' in html
+    # The user's value is kept; the hidden version is now the current one.
+    assert 'value="My title"' in html
+    form = response.context["form"]
+    assert form["version"].value() == "2"
+    room.refresh_from_db()
+    assert room.title == "Their title"
+
+    # Saving again overwrites deliberately.
+    again = {**data, "version": form["version"].value(), "seen": form["seen"].value()}
+    response = as_scheduler.post(reverse("rooms:edit", args=[room.pk]), again)
+    assert response.status_code == 302
+    room.refresh_from_db()
+    assert (room.title, room.version) == ("My title", 3)
+
+
+def test_a_deleted_room_cannot_be_edited(as_scheduler, scheduler):
+    room = _room(scheduler)
+    services.room_delete(actor=scheduler, room=room)
+    assert as_scheduler.get(reverse("rooms:edit", args=[room.pk])).status_code == 404
+
+
+# --------------------------------------------------------------------------- delete
+
+
+def test_delete_asks_first_with_what_will_go(as_scheduler, scheduler):
+    room = _room(scheduler)
+    ParticipantFactory.create_batch(3, room=room)
+    response = as_scheduler.get(reverse("rooms:delete", args=[room.pk]))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Delete “Planning”?" in html
+    assert "3 participants will be removed" in html
+    assert "ACS deletes the room too" in html
+    assert f'name="version" value="{room.version}"' in html
+    assert f'href="{reverse("rooms:detail", args=[room.pk])}"' in html
+    assert Room.objects.get(pk=room.pk).deleted_at is None
+
+
+def test_it_deletes_a_room(as_scheduler, scheduler):
+    room = _room(scheduler)
+    response = as_scheduler.post(reverse("rooms:delete", args=[room.pk]), {"version": room.version})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("rooms:list")
+    assert _messages(response) == ["Deleted “Planning”. ACS removes it in a moment."]
+    room.refresh_from_db()
+    assert room.deleted_at is not None
+
+
+def test_a_stale_delete_deletes_nothing(as_scheduler, scheduler):
+    room = _room(scheduler)
+    services.room_update(actor=scheduler, room=room, expected_version=1, title="Renamed")
+    response = as_scheduler.post(reverse("rooms:delete", args=[room.pk]), {"version": 1})
+    assert response["Location"] == reverse("rooms:delete", args=[room.pk])
+    assert "Someone else changed this room" in _messages(response)[0]
+    room.refresh_from_db()
+    assert room.deleted_at is None
+
+
+# --------------------------------------------------------------------------- duplicate
+
+
+def test_duplicate_copies_the_roster_and_opens_the_copy_for_editing(as_scheduler, scheduler):
+    room = _room(scheduler)
+    ParticipantFactory(room=room, role="Presenter")
+    ParticipantFactory(room=room)
+    response = as_scheduler.post(reverse("rooms:duplicate", args=[room.pk]))
+    copy = Room.objects.exclude(pk=room.pk).get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("rooms:edit", args=[copy.pk])
+    assert "The original has ended" not in _messages(response)[0]
+    assert _messages(response)[0].startswith("Copied “Planning” with 2 participants.")
+    assert copy.title == "Planning (copy)"
+    assert sorted(copy.participants.values_list("role", flat=True)) == ["Attendee", "Presenter"]
+    assert set(copy.participants.values_list("identity_id", flat=True)) == set(
+        room.participants.values_list("identity_id", flat=True)
+    )
+
+
+def test_duplicating_an_ended_room_moves_the_copys_window_to_the_future(as_scheduler, scheduler):
+    start = timezone.now() - timedelta(days=10)
+    room = RoomFactory(owner=scheduler, valid_from=start, valid_until=start + timedelta(hours=3))
+    ParticipantFactory(room=room)
+    response = as_scheduler.post(reverse("rooms:duplicate", args=[room.pk]))
+    duplicate = Room.objects.exclude(pk=room.pk).get()
+    assert response["Location"] == reverse("rooms:edit", args=[duplicate.pk])
+    assert "The original has ended, so the copy starts " in _messages(response)[0]
+    assert timezone.now() < duplicate.valid_from <= timezone.now() + timedelta(hours=1)
+    assert duplicate.valid_from.minute == 0
+    assert duplicate.valid_until - duplicate.valid_from == timedelta(hours=3)
+    assert duplicate.participants.count() == 1
+    room.refresh_from_db()
+    assert room.valid_from == start  # the original is untouched
+
+
+# --------------------------------------------------------------------------- extend
+
+
+def test_extend_adds_a_week(as_scheduler, scheduler):
+    room = _room(scheduler)
+    as_scheduler.cookies["portal_tz"] = "Europe/Paris"
+    response = as_scheduler.post(reverse("rooms:extend", args=[room.pk]), {"version": 1})
+    assert response["Location"] == reverse("rooms:detail", args=[room.pk])
+    new_end = room.valid_until + timedelta(days=7)
+    [message] = _messages(response)
+    assert message.startswith("Extended “Planning” until ")
+    assert re.search(r"\d\d:\d\d CES?T\.$", message)
+    room.refresh_from_db()
+    assert (room.valid_until, room.version) == (new_end, 2)
+
+
+def test_extend_stops_at_the_180_day_limit(as_scheduler, scheduler):
+    start = timezone.now() + timedelta(hours=1)
+    room = _room(scheduler, valid_from=start, valid_until=start + timedelta(days=177))
+    response = as_scheduler.post(
+        reverse("rooms:extend", args=[room.pk]), {"version": 1, "next": "/rooms/"}
+    )
+    assert response["Location"] == "/rooms/"
+    assert _messages(response)[0].endswith("That is the 180-day limit.")
+    room.refresh_from_db()
+    assert room.valid_until == room.valid_from + MAX_ROOM_LIFETIME
+
+
+def test_extend_at_the_limit_is_refused_and_changes_nothing(as_scheduler, scheduler):
+    start = timezone.now() + timedelta(hours=1)
+    room = _room(scheduler, valid_from=start, valid_until=start + MAX_ROOM_LIFETIME)
+    events = AuditEvent.objects.count()
+    response = as_scheduler.post(
+        reverse("rooms:extend", args=[room.pk]), {"version": 1, "next": "https://evil.example/"}
+    )
+    # An off-site `next` is ignored.
+    assert response["Location"] == reverse("rooms:detail", args=[room.pk])
+    assert "cannot be extended" in _messages(response)[0]
+    room.refresh_from_db()
+    assert room.version == 1
+    assert AuditEvent.objects.count() == events
+
+
+def test_a_stale_extend_changes_nothing(as_scheduler, scheduler):
+    room = _room(scheduler)
+    services.room_update(actor=scheduler, room=room, expected_version=1, title="Renamed")
+    response = as_scheduler.post(reverse("rooms:extend", args=[room.pk]), {"version": 1})
+    assert "Someone else changed this room" in _messages(response)[0]
+    room.refresh_from_db()
+    assert room.valid_until == room.valid_from + timedelta(hours=2)
+
+
+# --------------------------------------------------------------------------- retry and the badge
+
+
+def _failed(room: Room, error="ACS is unavailable (503).", next_try=True) -> Room:
+    Room.objects.filter(pk=room.pk).update(
+        sync_state=SyncState.FAILED if next_try else SyncState.STOPPED,
+        sync_error=error,
+        sync_attempts=3,
+        next_sync_at=timezone.now() + timedelta(minutes=5) if next_try else None,
+    )
+    room.refresh_from_db()
+    return room
+
+
+def test_retry_pushes_again_and_returns_to_the_page(as_scheduler, scheduler):
+    room = _failed(_room(scheduler), next_try=False)
+    response = as_scheduler.post(
+        reverse("rooms:retry_sync", args=[room.pk]), {"next": reverse("rooms:list")}
+    )
+    assert response["Location"] == reverse("rooms:list")
+    assert _messages(response) == ["Pushing “Planning” to ACS again now."]
+    room.refresh_from_db()
+    assert (room.sync_state, room.sync_attempts) == (SyncState.PENDING, 0)
+    assert AuditEvent.objects.filter(action="portal.room.sync_requested", room_id=room.pk).exists()
+
+
+def test_the_badge_polls_while_pending_and_stops_once_synced(
+    as_scheduler, scheduler, emulator, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        room = _room(scheduler)
+    url = reverse("rooms:sync_badge", args=[room.pk])
+    pending = as_scheduler.get(url, **HTMX).content.decode()
+    assert 'hx-trigger="every 2s"' in pending
+    assert 'hx-swap="outerHTML"' in pending
+    assert "badge-pending" in pending
+    assert 'class="sync-status"' not in pending  # the live region stays on the page
+
+    _run_all_tasks()
+    synced = as_scheduler.get(url, **HTMX).content.decode()
+    assert "badge-synced" in synced
+    assert "hx-trigger" not in synced
+
+
+def test_the_badge_answers_204_when_nothing_changed(as_scheduler, scheduler):
+    room = _room(scheduler)
+    url = reverse("rooms:sync_badge", args=[room.pk])
+    shown = re.search(r"\?shown=([^\"]+)\"", as_scheduler.get(url, **HTMX).content.decode())[1]
+    assert as_scheduler.get(url, {"shown": shown}, **HTMX).status_code == 204
+    _failed(room)
+    assert as_scheduler.get(url, {"shown": shown}, **HTMX).status_code == 200
+
+
+def test_a_failed_badge_shows_the_error_the_next_try_and_retry(as_scheduler, scheduler):
+    room = _failed(_room(scheduler))
+    response = as_scheduler.get(
+        reverse("rooms:sync_badge", args=[room.pk]),
+        HTTP_HX_CURRENT_URL="http://testserver/rooms/?page=2",
+        **HTMX,
+    )
+    html = response.content.decode()
+    assert "ACS is unavailable (503)." in html
+    assert "Next try <time" in html
+    assert "Retry now" in html
+    assert f'action="{reverse("rooms:retry_sync", args=[room.pk])}"' in html
+    assert 'name="next" value="/rooms/?page=2"' in html
+    assert 'hx-trigger="every 2s"' in html  # failed pushes are retried: keep watching
+
+
+def test_a_stopped_badge_offers_retry_only_to_those_who_may(client, scheduler, auditor):
+    room = _failed(_room(scheduler), error="ACS refused the window.", next_try=False)
+    client.force_login(auditor)
+    html = client.get(reverse("rooms:sync_badge", args=[room.pk])).content.decode()
+    assert "ACS refused the window." in html
+    assert "Not retried automatically" in html
+    assert "Retry now" not in html
+    assert "hx-trigger" not in html
+
+
+def test_the_badge_of_a_deleted_room_says_so_and_stops(as_scheduler, scheduler):
+    room = _room(scheduler)
+    services.room_delete(actor=scheduler, room=room)
+    url = reverse("rooms:sync_badge", args=[room.pk])
+    html = as_scheduler.get(url, **HTMX).content.decode()
+    assert "badge-deleted" in html
+    assert "hx-trigger" not in html
+    Room.objects.filter(pk=room.pk).delete()
+    gone = as_scheduler.get(url, **HTMX)
+    assert gone.status_code == 286  # htmx stops polling
+    assert "badge-deleted" in gone.content.decode()
+    assert as_scheduler.get(url).status_code == 404
+
+
+def test_the_badge_reads_the_room_once(as_scheduler, scheduler):
+    room = _failed(_room(scheduler))
+    url = reverse("rooms:sync_badge", args=[room.pk])
+    as_scheduler.get(url)
+    with CaptureQueriesContext(connection) as queries:
+        as_scheduler.get(url, **HTMX)
+    room_queries = [q["sql"] for q in queries if "rooms_room" in q["sql"]]
+    assert len(room_queries) == 1
+
+
+def test_the_badge_included_in_a_page_makes_no_query():
+    from django.template.loader import render_to_string
+
+    room = _failed(RoomFactory())
+    with CaptureQueriesContext(connection) as queries:
+        html = render_to_string("rooms/_sync_badge.html", {"room": room})
+    assert len(queries) == 0
+    assert 'aria-live="polite"' in html
+    assert f'id="sync-badge-{room.pk}"' in html
+
+
+# --------------------------------------------------------------------------- methods and access
+
+
+@pytest.mark.parametrize("name", ["duplicate", "extend", "retry_sync"])
+def test_actions_refuse_get(as_scheduler, scheduler, name):
+    room = _room(scheduler)
+    assert as_scheduler.get(reverse(f"rooms:{name}", args=[room.pk])).status_code == 405
+
+
+def test_the_live_check_refuses_get(as_scheduler):
+    assert as_scheduler.get(reverse("rooms:validate")).status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("method", "name", "with_pk", "permission"),
+    [
+        ("get", "create", False, "rooms.add_room"),
+        ("post", "create", False, "rooms.add_room"),
+        ("post", "validate", False, "rooms.add_room"),
+        ("get", "edit", True, "rooms.change_room"),
+        ("post", "edit", True, "rooms.change_room"),
+        ("get", "delete", True, "rooms.delete_room"),
+        ("post", "delete", True, "rooms.delete_room"),
+        ("post", "duplicate", True, "rooms.add_room"),
+        ("post", "extend", True, "rooms.change_room"),
+        ("post", "retry_sync", True, "rooms.change_room"),
+    ],
+)
+def test_an_auditor_may_not_write(client, scheduler, auditor, method, name, with_pk, permission):
+    room = _room(scheduler)
+    client.force_login(auditor)
+    url = reverse(f"rooms:{name}", args=[room.pk] if with_pk else [])
+    data = {"version": room.version, **_form(*_window())} if method == "post" else None
+    response = getattr(client, method)(url, data)
+    assert response.status_code == 403
+    assert permission in response.content.decode()
+    room.refresh_from_db()
+    assert (room.version, room.deleted_at, Room.objects.count()) == (1, None, 1)
+
+
+def test_an_auditor_sees_the_badge(client, scheduler, auditor):
+    room = _room(scheduler)
+    client.force_login(auditor)
+    assert client.get(reverse("rooms:sync_badge", args=[room.pk])).status_code == 200
