@@ -340,6 +340,11 @@ def seed(sizes: Sizes = FULL) -> Seeded:
     mark = time.perf_counter()
     events = _events(sizes.events, rooms, owners, now)
     timings["events"] = time.perf_counter() - mark
+    # Planner statistics, which autovacuum gathers on a live PostgreSQL a while after a bulk
+    # load: without them the identities page's room counts took 243 ms of SQL instead of 4 ms.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
     timings["total"] = time.perf_counter() - started
     return Seeded(
         superuser=superuser,

