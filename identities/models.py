@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.db import models
 
-from portal.sync import SyncedModel
+from portal.sync import SyncedModel, tombstone_index
 
 
 class TokenScope(models.TextChoices):
@@ -40,6 +40,7 @@ class Identity(SyncedModel):
     class Meta:
         verbose_name_plural = "identities"
         ordering = ["display_name", "pk"]
+        indexes = [tombstone_index("identity")]
         permissions = [
             ("issue_token", "Can issue access tokens"),
             ("revoke_tokens", "Can revoke access tokens"),

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from portal.sync import SyncedModel
+from portal.sync import SyncedModel, tombstone_index
 
 MAX_ROOM_LIFETIME = timedelta(days=180)
 
@@ -61,6 +61,7 @@ class Room(SyncedModel):
             models.Index(fields=["valid_until", "valid_from"]),
             # The rooms list's default order (newest start first) reads this instead of sorting.
             models.Index(fields=["valid_from"], name="room_valid_from"),
+            tombstone_index("room"),
         ]
 
     def __str__(self) -> str:

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from identities.models import Identity
 from portal.sync import SyncState
-from rooms.models import Participant, Room
+from rooms.models import MAX_ROOM_LIFETIME, Participant, Room
 
 PER_PAGE = 25
 # Big fields no page of many rooms shows: left unloaded.
@@ -102,6 +102,18 @@ def _window_q(state: str, now: datetime) -> Q:
     }[state]
 
 
+def overlapping(start: datetime, end: datetime) -> Q:
+    """Rooms valid at some moment between start and end."""
+    # No room lasts longer than MAX_ROOM_LIFETIME, so one that ends after `start` began less
+    # than that before it: the bound lets the database read a slice of the valid_from index
+    # rather than every room that ever started before `end`.
+    return Q(
+        valid_from__lt=end,
+        valid_until__gt=start,
+        valid_from__gt=start - MAX_ROOM_LIFETIME,
+    )
+
+
 def needs_attention_q(now: datetime) -> Q:
     """Rooms not in step with ACS: refused, failing, or pending well past their push time."""
     overdue = now - OVERDUE_AFTER
@@ -174,7 +186,7 @@ def _filtered(*, user, filters: RoomFilters, now: datetime) -> QuerySet[Room]:
         rooms = rooms.filter(owner_id=filters.owner)
     if filters.day:
         start, end = day_bounds(filters.day)
-        rooms = rooms.filter(valid_from__lt=end, valid_until__gt=start)
+        rooms = rooms.filter(overlapping(start, end))
     sort = parse_sort(filters.sort)
     name = sort.removeprefix("-")
     descending = sort != name
@@ -293,7 +305,7 @@ def week_calendar(*, user, day: date, per_day: int = 12) -> Week:
         return Week(start=monday, days=days)
     rooms = (
         live_rooms()
-        .filter(valid_from__lt=days[-1].end, valid_until__gt=days[0].start)
+        .filter(overlapping(days[0].start, days[-1].end))
         .only("pk", "title", "valid_from", "valid_until", "sync_state")
         .order_by("valid_from", "pk")
         .fetch_mode(FETCH_PEERS)
@@ -345,7 +357,7 @@ def dashboard_rooms(*, user, now: datetime | None = None, limit: int = 5) -> Das
     today_start, today_end = day_bounds(today)
     sections = {
         "live": (_window_q(WindowState.LIVE, now), ["valid_until", "pk"]),
-        "today": (Q(valid_from__lt=today_end, valid_until__gt=today_start), ["valid_from", "pk"]),
+        "today": (overlapping(today_start, today_end), ["valid_from", "pk"]),
         "upcoming": (Q(valid_from__gt=now, valid_from__lte=now + RECENT), ["valid_from", "pk"]),
         "expired": (Q(valid_until__lte=now, valid_until__gt=now - RECENT), ["-valid_until", "-pk"]),
         "out_of_sync": (needs_attention_q(now), ["-updated_at", "-pk"]),
