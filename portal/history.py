@@ -4,11 +4,13 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import MAX_URL_LENGTH
 from django.views.decorators.http import require_GET
 
 from portal import csv_export, selectors
 from portal.forms import HistoryFilterForm
 from portal.http import HtmxHttpRequest, needs, render_page
+from portal.ids import parse_id
 
 READ_HISTORY = "read the history"
 CURSORS = ("before", "after")
@@ -16,7 +18,7 @@ CURSORS = ("before", "after")
 
 def _cursor(value: str | None) -> int | None:
     # A cursor is only ever a link the page made; anything else means "from the newest".
-    return int(value) if value and value.isdigit() and len(value) < 19 else None
+    return parse_id(value or "")
 
 
 @require_GET
@@ -48,8 +50,12 @@ def history_list(request: HtmxHttpRequest) -> HttpResponse:
 def history_export(request: HtmxHttpRequest) -> HttpResponse:
     form = HistoryFilterForm(request.GET)
     if not form.is_valid():
-        # The page shows each error beside its field.
-        return redirect(f"{reverse('history')}?{request.GET.urlencode()}")
+        # Back to the page, which shows each error beside its field; a query too long for a
+        # redirect (Django refuses those over 2,048 characters) gets the page itself.
+        target = f"{reverse('history')}?{request.GET.urlencode()}"
+        if len(target) > MAX_URL_LENGTH:
+            return history_list(request)
+        return redirect(target)
     # Captured now: the time zone middleware deactivates the zone before the body is streamed.
     zone = timezone.get_current_timezone()
     zone_name = timezone.get_current_timezone_name()

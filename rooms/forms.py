@@ -21,6 +21,8 @@ WINDOW_FIELDS = ("valid_from", "valid_until", "time_zone")
 DEFAULT_LENGTH = timedelta(hours=1)
 
 BAD_TIME = "Enter a date and time, such as 2026-11-21 14:00."
+MIN_YEAR, MAX_YEAR = 1900, 9998
+YEAR_OUT_OF_RANGE = f"Enter a year between {MIN_YEAR} and {MAX_YEAR}."
 START_REQUIRED = "Enter when the room opens."
 END_REQUIRED = "Enter when the room closes."
 UNKNOWN_ZONE = "Choose a time zone from the list."
@@ -185,9 +187,13 @@ class LocalDateTimeField(forms.Field):
             return None
         for fmt in _INPUT_FORMATS:
             try:
-                return datetime.strptime(value, fmt)
+                parsed = datetime.strptime(value, fmt)
             except ValueError:
                 continue
+            # Years 1 and 9999 have no instant in some zones (Python's datetime ends there).
+            if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+                raise ValidationError(YEAR_OUT_OF_RANGE, code="year_out_of_range")
+            return parsed
         raise ValidationError(self.error_messages["invalid"], code="invalid")
 
 

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 
 from identities.models import Identity
 from identities.services import NAME_REQUIRED
+from portal.ids import ModelIdsField
 from rooms import csv_import
 from rooms.models import Role
 
@@ -70,7 +71,7 @@ class AddPeopleForm(forms.Form):
     """People picked from the search and the role they all get; new people come in a formset."""
 
     # Any live identity: one already in the room is named by the service ("already in the room").
-    identity = forms.ModelMultipleChoiceField(
+    identity = ModelIdsField(
         queryset=Identity.objects.filter(deleted_at__isnull=True),
         required=False,
         error_messages={"invalid_choice": "One of the people you ticked has been deleted."},

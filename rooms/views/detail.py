@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from identities.services import NewPerson
 from portal.http import HtmxHttpRequest, needs, render_page
+from portal.ids import parse_id, parse_ids
 from portal.services import require
 from rooms import csv_import, services
 from rooms import participant_selectors as selectors
@@ -39,11 +40,6 @@ READ_HISTORY = ("portal.view_auditevent", "read the history")
 
 def _people(count: int) -> str:
     return "1 person" if count == 1 else f"{count} people"
-
-
-def _ids(values: list[str]) -> list[int]:
-    """Participant or identity ids from ticked boxes; anything else was not a real box."""
-    return list(dict.fromkeys(int(value) for value in values if value.isdigit()))
 
 
 def _message(exc: ValidationError) -> str:
@@ -102,9 +98,8 @@ def room_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @needs(*READ_HISTORY)
 def room_history(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     room = get_room_for_user(request, pk)
-    before = request.GET.get("before", "")
     events, next_before = selectors.room_history(
-        room=room, before=int(before) if before.isdigit() else None
+        room=room, before=parse_id(request.GET.get("before", ""))
     )
     context = {"room": room, "events": events, "next_before": next_before, "history_page": True}
     return render_page(request, DETAIL, context, partial="history_items")
@@ -170,7 +165,7 @@ def participant_remove(request: HtmxHttpRequest, pk: int, participant_pk: int) -
 @require_POST
 def participants_bulk(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     room = get_room_for_user(request, pk)
-    ids = _ids(request.POST.getlist("participant"))
+    ids = parse_ids(request.POST.getlist("participant"))
     # The pressed button names the action (both buttons submit the same form).
     actions = request.POST.getlist("action")
     action = next((name for name in ("remove", "role") if name in actions), None)
@@ -250,12 +245,12 @@ def participants_add(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         )
         return render(request, ADD, context)
 
-    chosen = _ids(request.POST.getlist("identity"))
+    chosen = parse_ids(request.POST.getlist("identity"))
     if "more" in request.POST:
         # "Add another row" without JavaScript: the same form, one blank row more, unsaved.
         data = request.POST.copy()
-        total = request.POST.get("new-TOTAL_FORMS", "")
-        data["new-TOTAL_FORMS"] = str(int(total) + 1 if total.isdigit() else 1)
+        total = parse_id(request.POST.get("new-TOTAL_FORMS", "")) or 0
+        data["new-TOTAL_FORMS"] = str(total + 1)
         context = _add_context(
             request,
             room,
@@ -304,7 +299,7 @@ def identity_search(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         form=AddPeopleForm(),
         formset=NewPersonFormSet(prefix="new"),
         q=q,
-        chosen=_ids(request.GET.getlist("identity")),
+        chosen=parse_ids(request.GET.getlist("identity")),
     )
     return render_page(request, ADD, context, partial="identity_results")
 

@@ -93,12 +93,16 @@ def worker(emulator):
     stop = threading.Event()
 
     def loop():
-        from django.db import close_old_connections
+        from django.db import close_old_connections, connections
 
-        while not stop.is_set():
-            run_tasks()
-            close_old_connections()
-            stop.wait(0.1)
+        try:
+            while not stop.is_set():
+                run_tasks()
+                close_old_connections()
+                stop.wait(0.1)
+        finally:
+            # Or PostgreSQL cannot drop the test database at the end of the run.
+            connections.close_all()
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()

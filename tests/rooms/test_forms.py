@@ -12,6 +12,7 @@ from rooms import rules
 from rooms.forms import (
     BAD_TIME,
     UNKNOWN_ZONE,
+    YEAR_OUT_OF_RANGE,
     RoomForm,
     describe_changes,
     describe_duration,
@@ -184,6 +185,17 @@ def test_it_refuses_a_time_that_is_not_a_time():
     form = RoomForm({**_data(start, end), "valid_from": "next tuesday"})
     assert not form.is_valid()
     assert form.errors["valid_from"] == [BAD_TIME]
+
+
+@pytest.mark.parametrize(
+    ("valid_from", "zone"),
+    [("0001-01-01T00:00", "Europe/Paris"), ("9999-12-31T23:59", "America/St_Johns")],
+)
+def test_it_refuses_a_year_python_cannot_place_in_every_zone(valid_from, zone):
+    start, end = _soon()
+    form = RoomForm({**_data(start, end), "valid_from": valid_from, "time_zone": zone})
+    assert not form.is_valid()
+    assert form.errors["valid_from"] == [YEAR_OUT_OF_RANGE]
 
 
 def test_a_time_with_seconds_is_accepted():
