@@ -7,9 +7,9 @@ the worker could keep ACS busy. The figure is the rate of accepted participant P
 changes arrive, against N. Once the worker has drained, every room's roster in ACS must equal
 the portal's (no change lost).
 
-Two more runs explain a miss: the same arrivals with no throttle first (what the worker manages
-on this machine at all: the ceiling any N is measured against), and, when N is missed, a run at
-a low throttle (N=5) that the worker can outpace, where the throttle really is the limit.
+Two more runs explain the figure: the same arrivals with no throttle first (what the worker
+manages on this machine at all: the ceiling any N is measured against), and a run at a low
+throttle (N=5) that the worker can outpace, where the throttle really is the limit.
 """
 
 from __future__ import annotations
@@ -247,7 +247,9 @@ def run(report: Report, seeded: Seeded, *, changes: int, rooms: int, throttle: f
         ceiling = _run(emulator, load, throttle=None, count=max(60, changes // 3), rate=rate)
         main = _run(emulator, load, throttle=throttle, count=changes, rate=rate)
         below = None
-        if main.rate < TARGET * throttle and throttle > LOW:
+        # Always: there the worker outpaces the throttle, so what it reaches is what the
+        # throttle handling itself costs.
+        if throttle > LOW:
             below = _run(emulator, load, throttle=LOW, count=int(15 * LOW * PACE), rate=LOW * PACE)
     rooms_off, people_off = _lost(emulator, made)
 

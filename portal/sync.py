@@ -60,17 +60,17 @@ _pending = threading.local()
 
 
 def backoff_delay(attempts: int, retry_after: float | None = None) -> float:
-    """Seconds before the next try: what ACS's Retry-After asks, else exponential with jitter.
+    """Seconds before the next try: ACS's Retry-After when given, else exponential with jitter.
 
     Full jitter spreads the retries of many rooms that failed together (an ACS outage), so they
-    do not come back as one burst. A Retry-After is followed as given, plus up to a tenth more
-    so throttled rooms do not all return at one instant: waiting longer only wastes capacity
-    ACS has freed (the throughput benchmark measured a median 2 s wait after a 1 s Retry-After
-    when the exponential was its floor).
+    do not come back as one burst. Retry-After is a floor, because ACS asked for it, and rooms
+    it throttled together are spread over the Retry-After that follows. Measured against the
+    throttling emulator (docs/benchmarks.md): waiting exactly Retry-After reached the same rate
+    with more 429s; the exponential floor used before waited 2 x Retry-After from the second try.
     """
     if retry_after is not None:
         wait = float(retry_after)
-        return wait + random.uniform(0, wait / 10)  # noqa: S311 - jitter, not security
+        return random.uniform(wait, 2 * wait)  # noqa: S311 - jitter, not security
     exponential = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, attempts - 1))
     return random.uniform(exponential / 2, exponential)  # noqa: S311
 

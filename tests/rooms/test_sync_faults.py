@@ -170,8 +170,9 @@ def test_backoff_grows_and_honours_retry_after(attempt):
     delays = [backoff_delay(attempt) for _ in range(50)]
     assert all(0 < d <= 600 for d in delays)
     honoured = [backoff_delay(attempt, retry_after=30) for _ in range(50)]
-    # What ACS asked, whatever the attempt, with a little jitter and no more.
-    assert all(30 <= d <= 33 for d in honoured)
+    # At least what ACS asked, whatever the attempt, spread over the next Retry-After.
+    assert all(30 <= d <= 60 for d in honoured)
+    assert max(honoured) - min(honoured) > 5
 
 
 def test_retry_now_pushes_a_stopped_room_again_once_its_cause_is_fixed(
