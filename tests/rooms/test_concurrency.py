@@ -69,8 +69,9 @@ def test_two_editors_of_one_version_one_wins_and_the_other_gets_a_conflict(sched
 
 def test_two_workers_racing_on_one_room_push_it_once(emulator, scheduler):
     room = _room(scheduler)
-    # Slow ACS down so the two pushes overlap; the second worker must find the room taken.
-    emulator.set_faults(latency_ms=300)
+    # Slow ACS down so the two pushes overlap, even on a busy CI machine where the second thread
+    # may start late; the second worker must find the room taken.
+    emulator.set_faults(latency_ms=1500)
     results = _in_threads(lambda: push_room(room.pk), lambda: push_room(room.pk))
     assert sorted(map(str, results)) == ["busy", "synced"], results
     assert emulator.requests()["counts"].get("Rooms_Create") == 1
