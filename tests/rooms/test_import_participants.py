@@ -1,41 +1,25 @@
 """import_participants adds a whole CSV file to a room in one push, or nothing at all."""
 
 import io
-from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.utils import timezone
 
 from identities.models import Identity
-from identities.services import NewPerson
 from portal import acs
-from rooms import csv_import, services
+from rooms import csv_import
 from rooms.models import Participant, Role, Room
 from tests.conftest import run_tasks
+from tests.rooms.factories import GOOD_CSV, town_hall
 
 pytestmark = pytest.mark.django_db
-
-GOOD = (
-    "name,email,role\n"
-    "Ada Lovelace,ada@example.com,Presenter\n"
-    "Alan Turing,alan@example.com,\n"
-    "Grace Hopper,grace@example.com,consumer\n"
-)
 
 
 @pytest.fixture
 def room(emulator, scheduler, django_capture_on_commit_callbacks) -> Room:
-    start = timezone.now() + timedelta(hours=1)
     with django_capture_on_commit_callbacks(execute=True):
-        room = services.room_create(
-            actor=scheduler,
-            title="Town hall",
-            valid_from=start,
-            valid_until=start + timedelta(hours=2),
-            participants=[services.ParticipantEntry(NewPerson("Olga Owner", "olga@example.com"))],
-        )
+        room = town_hall(scheduler, [("Olga Owner", "olga@example.com")])
     run_tasks()
     room.refresh_from_db()
     return room
@@ -71,7 +55,7 @@ def test_a_good_file_adds_everyone_in_one_participants_patch(
 ):
     before = emulator.requests()["counts"].get("Participants_Update", 0)
     with django_capture_on_commit_callbacks(execute=True):
-        code, out, err = _import(tmp_path, room, GOOD, "--actor", scheduler.username)
+        code, out, err = _import(tmp_path, room, GOOD_CSV, "--actor", scheduler.username)
     run_tasks()
     assert (code, err) == (0, "")
     assert out == "Added 3 participants to Town hall.\n"
@@ -88,7 +72,7 @@ def test_a_good_file_adds_everyone_in_one_participants_patch(
 
 def test_the_room_can_be_named_by_its_acs_id(tmp_path, room, scheduler):
     path = tmp_path / "people.csv"
-    path.write_text(GOOD)
+    path.write_text(GOOD_CSV)
     out = io.StringIO()
     call_command(
         "import_participants", room.acs_id, str(path), "--actor", scheduler.username, stdout=out
@@ -98,7 +82,7 @@ def test_the_room_can_be_named_by_its_acs_id(tmp_path, room, scheduler):
 
 def test_one_bad_row_imports_nothing_and_names_the_row(tmp_path, room, emulator):
     before = emulator.requests()["counts"]
-    content = GOOD + "Bob,bob@,Attendee\n"
+    content = GOOD_CSV + "Bob,bob@,Attendee\n"
     code, out, err = _import(tmp_path, room, content)
     assert (code, out) == (1, "")
     assert err.splitlines() == [
@@ -135,10 +119,12 @@ def test_every_bad_row_is_reported_with_its_line_and_reason(tmp_path, room):
 @pytest.mark.parametrize(
     "content",
     [
-        pytest.param(b"\xef\xbb\xbf" + GOOD.encode(), id="utf-8 with BOM"),
-        pytest.param(GOOD.replace(",", ";").encode(), id="semicolons"),
-        pytest.param(b"\xef\xbb\xbf" + GOOD.replace(",", ";").encode(), id="BOM and semicolons"),
-        pytest.param(GOOD.replace("\n", "\r\n").encode(), id="Windows line ends"),
+        pytest.param(b"\xef\xbb\xbf" + GOOD_CSV.encode(), id="utf-8 with BOM"),
+        pytest.param(GOOD_CSV.replace(",", ";").encode(), id="semicolons"),
+        pytest.param(
+            b"\xef\xbb\xbf" + GOOD_CSV.replace(",", ";").encode(), id="BOM and semicolons"
+        ),
+        pytest.param(GOOD_CSV.replace("\n", "\r\n").encode(), id="Windows line ends"),
     ],
 )
 def test_it_reads_the_files_spreadsheets_write(tmp_path, room, content):
@@ -156,7 +142,7 @@ def test_a_file_without_a_role_column_adds_attendees(tmp_path, room):
 
 def test_someone_the_portal_knows_is_added_as_that_identity(tmp_path, room, scheduler):
     known = Identity.objects.create(display_name="Ada L.", email="ada@example.com")
-    plan = csv_import.parse_participants_csv(GOOD, room=room)
+    plan = csv_import.parse_participants_csv(GOOD_CSV, room=room)
     assert plan.ok
     assert [row.identity for row in plan.rows] == [known, None, None]
     csv_import.apply_plan(actor=scheduler, room=room, plan=plan)
@@ -220,14 +206,14 @@ def test_a_row_with_more_values_than_columns_is_refused(tmp_path, room):
 
 def test_an_actor_without_permission_is_refused(tmp_path, room, auditor):
     with pytest.raises(CommandError, match="You may not add participants"):
-        _import(tmp_path, room, GOOD, "--actor", auditor.username)
+        _import(tmp_path, room, GOOD_CSV, "--actor", auditor.username)
     _nothing_added(room)
 
 
 def test_a_dry_run_prints_the_plan_and_writes_nothing(tmp_path, room, emulator):
     Identity.objects.create(display_name="Ada L.", email="ada@example.com")
     before = emulator.requests()["counts"]
-    code, out, err = _import(tmp_path, room, GOOD, "--dry-run")
+    code, out, err = _import(tmp_path, room, GOOD_CSV, "--dry-run")
     assert (code, err) == (0, "")
     assert out.splitlines() == [
         "Line 2: add Ada Lovelace <ada@example.com> as Presenter (known identity)",
@@ -241,6 +227,6 @@ def test_a_dry_run_prints_the_plan_and_writes_nothing(tmp_path, room, emulator):
 
 def test_an_unknown_room_is_refused(tmp_path, emulator, superuser):
     path = tmp_path / "people.csv"
-    path.write_text(GOOD)
+    path.write_text(GOOD_CSV)
     with pytest.raises(CommandError, match="There is no room '999'"):
         call_command("import_participants", "999", str(path), stdout=io.StringIO())

@@ -1,38 +1,28 @@
 """The room page and its history: what each group sees, paging, and a constant query count."""
 
 import re
-from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
 
 from identities.models import Identity
-from identities.services import NewPerson
 from portal.models import AuditEvent
 from rooms import services
 from rooms.models import Participant, Role
-from tests.rooms.factories import RoomFactory
+from tests.rooms.factories import RoomFactory, town_hall
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def room(scheduler):
-    start = timezone.now() + timedelta(hours=1)
-    return services.room_create(
-        actor=scheduler,
-        title="Town hall",
-        valid_from=start,
-        valid_until=start + timedelta(hours=2),
+    return town_hall(
+        scheduler,
+        [("Ada Lovelace", "ada@example.com"), ("Alan Turing", "alan@example.com", "Presenter")],
         pstn_dial_out_enabled=True,
         notes="Bring the quarterly numbers.",
-        participants=[
-            services.ParticipantEntry(NewPerson("Ada Lovelace", "ada@example.com")),
-            services.ParticipantEntry(NewPerson("Alan Turing", "alan@example.com"), "Presenter"),
-        ],
     )
 
 

@@ -16,28 +16,14 @@ from rooms import services
 from rooms.models import Participant
 from tests.conftest import run_tasks
 from tests.identities.factories import IdentityFactory
+from tests.rooms.factories import GOOD_CSV, town_hall
 
 pytestmark = pytest.mark.django_db
 
 
-GOOD = (
-    "name,email,role\n"
-    "Ada Lovelace,ada@example.com,Presenter\n"
-    "Alan Turing,alan@example.com,\n"
-    "Grace Hopper,grace@example.com,consumer\n"
-)
-
-
 @pytest.fixture
 def room(scheduler):
-    start = timezone.now() + timedelta(hours=1)
-    return services.room_create(
-        actor=scheduler,
-        title="Town hall",
-        valid_from=start,
-        valid_until=start + timedelta(hours=2),
-        participants=[services.ParticipantEntry(NewPerson("Olga Owner", "olga@example.com"))],
-    )
+    return town_hall(scheduler, [("Olga Owner", "olga@example.com")])
 
 
 def _url(room):
@@ -76,7 +62,7 @@ def test_a_preview_shows_each_row_and_writes_nothing(client, scheduler, room):
     IdentityFactory(display_name="Alan Turing", email="alan@example.com")
     before = _counts()
     client.force_login(scheduler)
-    response = _upload(client, room, GOOD)
+    response = _upload(client, room, GOOD_CSV)
     html = response.content.decode()
     assert response.status_code == 200
     assert _counts() == before
@@ -91,7 +77,7 @@ def test_a_preview_shows_each_row_and_writes_nothing(client, scheduler, room):
 def test_a_bad_row_is_named_by_its_line_and_nothing_can_be_applied(client, scheduler, room):
     before = _counts()
     client.force_login(scheduler)
-    response = _upload(client, room, GOOD + "Bob,bob@,Attendee\nOlga,olga@example.com,\n")
+    response = _upload(client, room, GOOD_CSV + "Bob,bob@,Attendee\nOlga,olga@example.com,\n")
     html = response.content.decode()
     assert response.status_code == 200
     assert "Line 5: &#x27;bob@&#x27; is not a valid e-mail address." in html
@@ -114,7 +100,7 @@ def test_applying_adds_everyone_in_one_participants_patch(
         )
     run_tasks()
     client.force_login(scheduler)
-    preview = _upload(client, room, GOOD).content.decode()
+    preview = _upload(client, room, GOOD_CSV).content.decode()
     before = emulator.requests()["counts"].get("Participants_Update", 0)
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(_url(room), {"csv": _hidden_csv(preview), "apply": "1"})
@@ -131,7 +117,7 @@ def test_applying_adds_everyone_in_one_participants_patch(
 
 def test_apply_checks_the_file_again_and_refuses_a_now_bad_row(client, scheduler, room):
     client.force_login(scheduler)
-    preview = _upload(client, room, GOOD).content.decode()
+    preview = _upload(client, room, GOOD_CSV).content.decode()
     # Someone adds Ada between the preview and Apply.
     services.participants_add(
         actor=scheduler,
@@ -174,6 +160,6 @@ def test_uploading_no_file_asks_for_one(client, scheduler, room):
 def test_an_auditor_may_not_import(client, auditor, room):
     client.force_login(auditor)
     assert client.get(_url(room)).status_code == 403
-    response = client.post(_url(room), {"csv": GOOD, "apply": "1"})
+    response = client.post(_url(room), {"csv": GOOD_CSV, "apply": "1"})
     assert response.status_code == 403
     assert room.participants.count() == 1

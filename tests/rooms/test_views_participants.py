@@ -14,6 +14,7 @@ from rooms import services
 from rooms.models import Participant, Role
 from tests.conftest import run_tasks
 from tests.identities.factories import IdentityFactory
+from tests.rooms.factories import town_hall
 
 pytestmark = pytest.mark.django_db
 
@@ -23,16 +24,12 @@ HTMX = {"HX-Request": "true"}
 
 @pytest.fixture
 def room(scheduler):
-    start = timezone.now() + timedelta(hours=1)
-    return services.room_create(
-        actor=scheduler,
-        title="Town hall",
-        valid_from=start,
-        valid_until=start + timedelta(hours=2),
-        participants=[
-            services.ParticipantEntry(NewPerson("Ada Lovelace", "ada@example.com")),
-            services.ParticipantEntry(NewPerson("Alan Turing", "alan@example.com")),
-            services.ParticipantEntry(NewPerson("Grace Hopper", "grace@example.com")),
+    return town_hall(
+        scheduler,
+        [
+            ("Ada Lovelace", "ada@example.com"),
+            ("Alan Turing", "alan@example.com"),
+            ("Grace Hopper", "grace@example.com"),
         ],
     )
 
