@@ -16,11 +16,6 @@ READ_HISTORY = "read the history"
 CURSORS = ("before", "after")
 
 
-def _cursor(value: str | None) -> int | None:
-    # A cursor is only ever a link the page made; anything else means "from the newest".
-    return parse_id(value or "")
-
-
 @require_GET
 @needs("portal.view_auditevent", READ_HISTORY)
 def history_list(request: HtmxHttpRequest) -> HttpResponse:
@@ -33,8 +28,8 @@ def history_list(request: HtmxHttpRequest) -> HttpResponse:
     if form.is_valid():
         page = selectors.history_page(
             form.filters(timezone.get_current_timezone()),
-            before=_cursor(request.GET.get("before")),
-            after=_cursor(request.GET.get("after")),
+            before=parse_id(request.GET.get("before", "")),
+            after=parse_id(request.GET.get("after", "")),
         )
     context = {
         "form": form,

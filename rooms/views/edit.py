@@ -13,6 +13,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal.http import HtmxHttpRequest, needs
+from portal.ids import parse_id
 from portal.services import Conflict, require
 from rooms import services
 from rooms.forms import (
@@ -40,10 +41,7 @@ STOP_POLLING = 286
 
 
 def _posted_version(request: HtmxHttpRequest) -> int | None:
-    try:
-        return int(request.POST.get("version", ""))
-    except ValueError:
-        return None
+    return parse_id(request.POST.get("version", ""))
 
 
 def _next_or(request: HtmxHttpRequest, default: str) -> str:

@@ -225,8 +225,9 @@ def test_a_dry_run_prints_the_plan_and_writes_nothing(tmp_path, room, emulator):
     assert emulator.requests()["counts"] == before
 
 
-def test_an_unknown_room_is_refused(tmp_path, emulator, superuser):
+@pytest.mark.parametrize("room_ref", ["999", "²", "9" * 40, "0"])
+def test_an_unknown_room_is_refused(tmp_path, emulator, superuser, room_ref):
     path = tmp_path / "people.csv"
     path.write_text(GOOD_CSV)
-    with pytest.raises(CommandError, match="There is no room '999'"):
-        call_command("import_participants", "999", str(path), stdout=io.StringIO())
+    with pytest.raises(CommandError, match=f"There is no room '{room_ref}'"):
+        call_command("import_participants", room_ref, str(path), stdout=io.StringIO())

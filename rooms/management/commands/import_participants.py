@@ -6,6 +6,7 @@ from pathlib import Path
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from portal.ids import parse_id
 from portal.services import require
 from rooms import csv_import
 from rooms.management import find_actor
@@ -77,11 +78,10 @@ def _find_room(value: str) -> Room:
     rooms = Room.objects.filter(deleted_at__isnull=True)
     value = value.strip()
     room = None
-    if value.isdigit():
-        if len(value) >= ACS_ID_DIGITS:
-            room = rooms.filter(acs_id=value).first()
-        else:
-            room = rooms.filter(pk=int(value)).first()
+    if value.isascii() and value.isdigit() and len(value) >= ACS_ID_DIGITS:
+        room = rooms.filter(acs_id=value).first()
+    elif (pk := parse_id(value)) is not None:
+        room = rooms.filter(pk=pk).first()
     if room is None:
         raise CommandError(f"There is no room {value!r}: give the portal room id or its ACS id.")
     return room
