@@ -1,10 +1,14 @@
-"""Validate ACS responses against the reference swagger 2.0 specs (as draft 4, refs remapped)."""
+"""Validate ACS responses against the response schemas kept in tests/emulator/schemas/.
+
+acs-schemas.json holds, for every operation the emulator serves, the schema of each response
+status as Microsoft's swagger 2.0 specs declare it (draft 4 JSON Schema), with objects closed
+(additionalProperties: false), plus the response bodies of the specs' examples. It is generated
+by scripts/acs_schemas.py, and CI checks it against the specs; the tests read only this file.
+"""
 
 from __future__ import annotations
 
-import copy
 import json
-import os
 import re
 import threading
 from collections.abc import Iterable
@@ -12,24 +16,15 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urljoin, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import jsonschema
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-BASE_URI = "https://acs-reference.local/openapi/"
-
-# The service specs this suite validates against, keyed by (service, api-version).
-SPEC_FILES = {
-    ("rooms", "2025-03-13"): "rooms-2025-03-13.communicationservicesrooms.json",
-    ("rooms", "2024-04-15"): "rooms-2024-04-15.communicationservicesrooms.json",
-    ("identity", "2023-10-01"): "identity-2023-10-01.CommunicationIdentity.json",
-}
-
-# Upstream folder layout -> the flat copies (see the reference README).
-_COMMON_REF = re.compile(r"^(?:\.\./)+Common/stable/(\d{4}-\d{2}-\d{2})/common\.json(#.*)$")
+SCHEMAS_FILE = Path(__file__).resolve().parent / "schemas" / "acs-schemas.json"
+BASE_URI = "https://acs-schemas.local/acs-schemas.json"
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
@@ -41,40 +36,17 @@ def _is_date_time(value: object) -> bool:
     return not isinstance(value, str) or bool(_RFC3339.match(value))
 
 
-def reference_dir() -> Path:
-    configured = os.environ.get("ACS_REFERENCE_DIR")
-    if configured:
-        path = Path(configured)
-        return path / "openapi" if (path / "openapi").is_dir() else path
-    return Path(__file__).resolve().parents[3] / "shared" / "acs-reference" / "openapi"
-
-
-def remap_refs(node: Any) -> Any:
-    """Rewrite upstream-relative cross-file refs to the flat file names, recursively."""
+def _open_objects(node: Any) -> Any:
+    """Lenient mode: drop the additionalProperties: false the file adds to every object schema
+    (the specs themselves close none), so extra fields pass."""
     if isinstance(node, dict):
-        out = {}
-        for key, value in node.items():
-            if key == "$ref" and isinstance(value, str):
-                match = _COMMON_REF.match(value)
-                if match:
-                    value = f"common-{match.group(1)}.common.json{match.group(2)}"
-            out[key] = remap_refs(value)
-        return out
+        return {
+            key: _open_objects(value)
+            for key, value in node.items()
+            if not (key == "additionalProperties" and value is False)
+        }
     if isinstance(node, list):
-        return [remap_refs(item) for item in node]
-    return node
-
-
-def _close_objects(node: Any) -> Any:
-    """Strict mode: an object schema that lists properties admits no others, so an emulator
-    cannot leak fields (say `participants` on a RoomModel) the service never returns."""
-    if isinstance(node, dict):
-        node = {key: _close_objects(value) for key, value in node.items()}
-        if "properties" in node and "additionalProperties" not in node and "allOf" not in node:
-            node["additionalProperties"] = False
-        return node
-    if isinstance(node, list):
-        return [_close_objects(item) for item in node]
+        return [_open_objects(item) for item in node]
     return node
 
 
@@ -87,7 +59,7 @@ class Operation:
     template: str
     pattern: re.Pattern
     responses: dict[str, Any]
-    file: str
+    index: int  # position in the file's "operations", for JSON pointers
 
 
 class OpenApiError(AssertionError):
@@ -95,40 +67,29 @@ class OpenApiError(AssertionError):
 
 
 class SpecSet:
-    """All reference specs, loaded once, with a jsonschema registry that resolves across files."""
+    """The in-repo schemas, loaded once, with a registry that resolves their $refs."""
 
-    def __init__(self, directory: Path | None = None, *, strict: bool = True) -> None:
-        self.directory = directory or reference_dir()
+    def __init__(self, path: Path | None = None, *, strict: bool = True) -> None:
+        self.path = path or SCHEMAS_FILE
         self.strict = strict
-        documents: dict[str, Any] = {}
-        for path in sorted(self.directory.glob("*.json")):
-            if ".example." in path.name:
-                continue
-            document = remap_refs(json.loads(path.read_text(encoding="utf-8")))
-            documents[path.name] = _close_objects(document) if strict else document
-        self.documents = documents
-        self.registry = Registry().with_resources(
-            (BASE_URI + name, Resource.from_contents(doc, default_specification=DRAFT4))
-            for name, doc in documents.items()
+        document = json.loads(self.path.read_text(encoding="utf-8"))
+        self.document = document if strict else _open_objects(document)
+        self.registry = Registry().with_resource(
+            BASE_URI, Resource.from_contents(self.document, default_specification=DRAFT4)
         )
-        self.operations: list[Operation] = []
-        for (service, version), name in SPEC_FILES.items():
-            for template, item in documents[name]["paths"].items():
-                for method, op in item.items():
-                    if method == "parameters":
-                        continue
-                    self.operations.append(
-                        Operation(
-                            service=service,
-                            api_version=version,
-                            operation_id=op["operationId"],
-                            method=method.upper(),
-                            template=template,
-                            pattern=_template_pattern(template),
-                            responses=op["responses"],
-                            file=name,
-                        )
-                    )
+        self.operations = [
+            Operation(
+                service=op["service"],
+                api_version=op["apiVersion"],
+                operation_id=op["operationId"],
+                method=op["method"],
+                template=op["path"],
+                pattern=_template_pattern(op["path"]),
+                responses=op["responses"],
+                index=n,
+            )
+            for n, op in enumerate(self.document["operations"])
+        ]
 
     def operation_ids(self, service: str | None = None, api_version: str | None = None) -> set[str]:
         return {
@@ -153,6 +114,12 @@ class SpecSet:
                 return op
         raise OpenApiError(f"{method} {path} api-version={versions[0]} is not in the specs")
 
+    def operation(self, operation_id: str, api_version: str) -> Operation:
+        for op in self.operations:
+            if op.operation_id == operation_id and op.api_version == api_version:
+                return op
+        raise OpenApiError(f"{operation_id} api-version={api_version} is not in the specs")
+
     def schema_for(self, op: Operation, status: int) -> tuple[str, dict | None]:
         key = str(status)
         if key not in op.responses:
@@ -161,13 +128,16 @@ class SpecSet:
             key = "default"
         if key not in op.responses:
             raise OpenApiError(f"{op.operation_id}: status {status} is not declared")
-        schema = op.responses[key].get("schema")
-        if schema is None:
+        if op.responses[key] is None:
             return key, None
-        # Resolve relative to the spec document so "#/definitions/..." and remapped refs work.
-        if "$ref" in schema:
-            return key, {"$ref": urljoin(BASE_URI + op.file, schema["$ref"])}
-        return key, schema
+        # Point into the file, so the schema's "#/schemas/..." refs resolve against it.
+        return key, {"$ref": f"{BASE_URI}#/operations/{op.index}/responses/{key}"}
+
+    def check(self, schema: dict, instance: Any) -> list[jsonschema.ValidationError]:
+        validator = jsonschema.Draft4Validator(
+            schema, registry=self.registry, format_checker=_FORMATS
+        )
+        return sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
 
     def validate(
         self, method: str, url: str, status: int, body: bytes | str | None, content_type: str = ""
@@ -187,10 +157,7 @@ class SpecSet:
             instance = json.loads(raw)
         except ValueError as exc:
             raise OpenApiError(f"{where}: body is not JSON: {raw[:200]!r}") from exc
-        validator = jsonschema.Draft4Validator(
-            schema, registry=self.registry, format_checker=_FORMATS
-        )
-        errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
+        errors = self.check(schema, instance)
         if errors:
             lines = [f"  at /{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors]
             raise OpenApiError(f"{where} ({key}) violates the spec:\n" + "\n".join(lines))
@@ -267,36 +234,24 @@ def all_operations() -> set[str]:
     )
 
 
-def example_responses() -> list[tuple[str, str, int, Any]]:
-    """(file, operationId, status, response) for each x-ms-examples entry, with its
-    `./examples/<Op>.json` ref remapped to the flat `<prefix>.example.<Op>.json` copy."""
-    out = []
-    spec_set = specs()
-    for (_service, _version), name in SPEC_FILES.items():
-        prefix = name.split(".", 1)[0]
-        for item in spec_set.documents[name]["paths"].values():
-            for method, op in item.items():
-                if method == "parameters":
-                    continue
-                for ref in op.get("x-ms-examples", {}).values():
-                    example_name = ref["$ref"].rsplit("/", 1)[-1]
-                    path = spec_set.directory / f"{prefix}.example.{example_name}"
-                    if not path.exists():
-                        continue
-                    example = json.loads(path.read_text(encoding="utf-8"))
-                    for status, response in example.get("responses", {}).items():
-                        out.append((path.name, op["operationId"], int(status), response))
-    return out
+def example_responses() -> list[tuple[str, str, str, int, Any]]:
+    """(file, api-version, operationId, status, response) for each response of the specs'
+    examples (x-ms-examples), as kept in the schemas file."""
+    return [
+        (e["file"], e["apiVersion"], e["operationId"], e["status"], e["response"])
+        for e in specs().document["examples"]
+    ]
 
 
-def validate_example(operation_id: str, status: int, response: dict) -> None:
+def validate_example(operation_id: str, api_version: str, status: int, response: dict) -> None:
     spec_set = specs()
-    op = next(o for o in spec_set.operations if o.operation_id == operation_id)
+    op = spec_set.operation(operation_id, api_version)
     _, schema = spec_set.schema_for(op, status)
+    where = f"{operation_id} {api_version} {status}"
     if schema is None:
+        if response.get("body") is not None:
+            raise OpenApiError(f"{where}: the spec declares no body")
         return
-    body = copy.deepcopy(response.get("body"))
-    validator = jsonschema.Draft4Validator(
-        schema, registry=spec_set.registry, format_checker=_FORMATS
-    )
-    validator.validate(body)
+    errors = spec_set.check(schema, response.get("body"))
+    if errors:
+        raise OpenApiError(f"{where}: " + "; ".join(e.message for e in errors))

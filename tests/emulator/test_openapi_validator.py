@@ -1,16 +1,15 @@
-"""The OpenAPI validator the SDK tests use: it loads the reference specs and judges responses."""
+"""The OpenAPI validator the SDK tests use: it loads the in-repo schemas and judges responses."""
 
 import json
 
 import pytest
 
 from tests.emulator.openapi_validator import (
+    SCHEMAS_FILE,
     OpenApiError,
     SpecSet,
     all_operations,
     example_responses,
-    reference_dir,
-    remap_refs,
     specs,
     validate_example,
 )
@@ -27,12 +26,40 @@ ROOMS = "https://acs.example/rooms"
 V = "?api-version=2025-03-13"
 
 
-def test_it_remaps_upstream_common_refs_to_the_flat_copies():
-    node = {"$ref": "../../../Common/stable/2023-11-15/common.json#/definitions/CommunicationError"}
+def test_it_reads_its_schemas_from_the_repository_only():
+    repo = SCHEMAS_FILE.parents[3]
 
-    assert remap_refs({"a": [node]}) == {
-        "a": [{"$ref": "common-2023-11-15.common.json#/definitions/CommunicationError"}]
+    assert specs().path == SCHEMAS_FILE
+    assert SCHEMAS_FILE.is_relative_to(repo / "tests")
+    assert all(not ref.startswith("..") for ref in _refs(specs().document))
+
+
+def _refs(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _refs(item)
+
+
+def test_it_knows_every_operation_the_emulator_serves_in_each_api_version():
+    rooms = {
+        "Rooms_Create",
+        "Rooms_List",
+        "Rooms_Get",
+        "Rooms_Update",
+        "Rooms_Delete",
+        "Participants_List",
+        "Participants_Update",
     }
+
+    assert specs().operation_ids("rooms", "2025-03-13") == rooms
+    assert specs().operation_ids("rooms", "2024-04-15") == rooms
+    assert len(specs().operation_ids("identity", "2023-10-01")) == 5
 
 
 def test_it_knows_the_twelve_operations_of_rooms_and_identity():
@@ -53,18 +80,29 @@ def test_it_knows_the_twelve_operations_of_rooms_and_identity():
 
 
 @pytest.mark.parametrize(
-    ("file", "operation_id", "status", "response"),
+    ("file", "api_version", "operation_id", "status", "response"),
     example_responses(),
     ids=lambda value: value if isinstance(value, str) and value.endswith(".json") else "",
 )
-def test_it_accepts_every_published_example_response(file, operation_id, status, response):
-    validate_example(operation_id, status, response)
+def test_it_accepts_every_published_example_response(
+    file, api_version, operation_id, status, response
+):
+    validate_example(operation_id, api_version, status, response)
 
 
-def test_it_finds_every_example_file_in_the_reference_folder():
-    files = {file for file, *_ in example_responses()}
+def test_it_keeps_an_example_of_every_operation_of_the_versions_the_sdks_use():
+    examples = {(version, op) for _, version, op, *_ in example_responses()}
 
-    assert files == {p.name for p in reference_dir().glob("*.example.*.json")}
+    assert {op for version, op in examples if version in ("2025-03-13", "2023-10-01")} == (
+        all_operations()
+    )
+
+
+def test_it_rejects_an_example_body_that_breaks_its_schema():
+    room = {k: v for k, v in ROOM.items() if k != "validUntil"}
+
+    with pytest.raises(OpenApiError, match="'validUntil' is a required property"):
+        validate_example("Rooms_Get", "2025-03-13", 200, {"body": room})
 
 
 def test_it_accepts_a_room_with_seven_fractional_digits_and_an_offset():
@@ -103,6 +141,59 @@ def test_it_rejects_fields_the_service_never_returns():
 
     with pytest.raises(OpenApiError, match="'participants' was unexpected"):
         specs().validate("GET", f"{ROOMS}/99454291444134085{V}", 200, json.dumps(room), JSON)
+
+
+@pytest.mark.parametrize(
+    ("url", "status", "body", "message"),
+    [
+        (
+            f"{ROOMS}{V}",
+            400,
+            {
+                "error": {
+                    "code": "X",
+                    "message": "m",
+                    "innererror": {"code": "Y", "message": "n", "x": 1},
+                }
+            },
+            "'x' was unexpected",
+        ),
+        (
+            "https://acs.example/identities?api-version=2023-10-01",
+            201,
+            {"identity": {"id": "8:acs:r_u", "kind": "communicationUser"}},
+            "'kind' was unexpected",
+        ),
+        (
+            "https://acs.example/identities?api-version=2023-10-01",
+            201,
+            {"identity": {"id": "8:acs:r_u"}, "accessToken": {"token": "t", "expiresOn": "x"}},
+            "date-time",
+        ),
+        (f"{ROOMS}/1/participants{V}", 200, {"value": [], "count": 0}, "'count' was unexpected"),
+    ],
+    ids=["nested-error", "identity", "token-expiry", "participants-page"],
+)
+def test_it_rejects_extra_fields_at_every_depth(url, status, body, message):
+    method = "GET" if "participants" in url else "POST"
+
+    with pytest.raises(OpenApiError, match=message):
+        specs().validate(method, url, status, json.dumps(body), JSON)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("pstnDialOutEnabled", "true", "'true' is not of type 'boolean'"),
+        ("id", 99454291444134085, "is not of type 'string'"),
+        ("validFrom", None, "None is not of type 'string'"),
+    ],
+)
+def test_it_rejects_a_field_of_the_wrong_type(field, value, message):
+    room = {**ROOM, field: value}
+
+    with pytest.raises(OpenApiError, match=message):
+        specs().validate("GET", f"{ROOMS}/1{V}", 200, json.dumps(room), JSON)
 
 
 def test_it_can_be_lenient_about_extra_fields():
@@ -147,9 +238,3 @@ def test_it_rejects_a_path_or_version_outside_the_specs():
         specs().validate("GET", f"{ROOMS}/1/chat{V}", 200, b"{}", JSON)
     with pytest.raises(OpenApiError, match="not in the specs"):
         specs().validate("GET", f"{ROOMS}/1?api-version=2019-01-01", 200, b"{}", JSON)
-
-
-def test_it_honours_acs_reference_dir(monkeypatch, tmp_path):
-    monkeypatch.setenv("ACS_REFERENCE_DIR", str(tmp_path))
-
-    assert reference_dir() == tmp_path
