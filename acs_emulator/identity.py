@@ -92,12 +92,14 @@ class IdentityApi:
             "iat": iat,
         }
         token = self.signer.sign(claims)
+        # As ACS answers: the issue instant plus the lifetime, to the tick; `exp` is its second.
+        expires_on = now + minutes * 60 * TICKS_PER_SECOND
         conn.execute(
             "INSERT OR REPLACE INTO tokens (hash, identity, issued, expires, scopes) "
             "VALUES (?, ?, ?, ?, ?)",
-            (token_hash(token), identity, now, exp * TICKS_PER_SECOND, ",".join(scopes)),
+            (token_hash(token), identity, now, expires_on, ",".join(scopes)),
         )
-        return {"token": token, "expiresOn": format_ticks(exp * TICKS_PER_SECOND)}
+        return {"token": token, "expiresOn": format_ticks(expires_on)}
 
     def _check_id(self, identity: str) -> None:
         if not identity.startswith("8:acs:") or "_" not in identity:
@@ -194,6 +196,8 @@ class IdentityApi:
                 "SELECT * FROM tokens WHERE hash = ?", (token_hash(token),)
             ).fetchone()
         now = self._now_ticks()
+        if row is not None:
+            status["expiresOn"] = format_ticks(row["expires"])
         if identity is None or row is None:
             status["reason"] = "unknown identity"
         elif identity["deleted"] is not None:

@@ -1,4 +1,4 @@
-"""Timestamps as 100 ns ticks since the Unix epoch, rendered the way ACS renders them."""
+"""Timestamps as 100 ns ticks since the Unix epoch, written the way ACS writes them."""
 
 from __future__ import annotations
 
@@ -25,10 +25,15 @@ def from_ticks(ticks: int) -> datetime:
 
 
 def format_ticks(ticks: int) -> str:
-    """RFC3339 with 7 fractional digits and +00:00, as the service answers."""
+    """The time in UTC as ACS writes it: .NET's `yyyy-MM-ddTHH:mm:ss.FFFFFFFzzz`.
+
+    Up to seven fractional digits with the trailing zeros dropped, and no fraction at all on a
+    whole second: 2025-02-19T07:30:01.581399+00:00, 2025-02-19T07:29:55.0121419+00:00,
+    2025-02-19T07:30:08+00:00. A tick a client sent comes back unchanged."""
     seconds, frac = divmod(ticks, TICKS_PER_SECOND)
     base = (EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}.{frac:07d}+00:00"
+    fraction = f"{frac:07d}".rstrip("0")
+    return f"{base}.{fraction}+00:00" if fraction else f"{base}+00:00"
 
 
 def parse_rfc3339(value: str) -> int | None:
