@@ -1,4 +1,5 @@
-"""Identity API handlers: identities, access tokens, revocation and the Teams exchange."""
+"""Identity API handlers: identities (create is repeatable), access tokens, revocation and the
+Teams exchange."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import uuid
 
 from . import errors
 from .messages import Request, Response
+from .repeatability import Repeatable
 from .store import Store
 from .timeutil import TICKS_PER_SECOND, format_ticks, to_ticks
 from .tokens import SCP, Signer, token_hash
@@ -75,6 +77,8 @@ class IdentityApi:
         self.now = now
         self.resource_id = resource_id
         self.signer = signer
+        # Identity errors carry no x-ms-error-code (recordings); its rejections neither.
+        self.repeatable = Repeatable(store, now, "identity", error_code_header=False)
 
     def _now_ticks(self) -> int:
         return to_ticks(self.now())
@@ -114,20 +118,25 @@ class IdentityApi:
         return row
 
     def create(self, req: Request) -> Response:
+        # Key generation may be slow the first time; keep it out of the write transaction.
+        try:
+            wants_token = bool(_parse_body(req.body).get("createTokenWithScopes"))
+        except errors.ApiError:
+            wants_token = False  # create reports it, after the repeatability headers
+        if wants_token:
+            self.signer.key()
+        return self.repeatable.create(req, lambda conn, now: self._create(conn, req, now))
+
+    def _create(self, conn, req: Request, now: int) -> Response:
         data = _parse_body(req.body)
         scopes_value = data.get("createTokenWithScopes")
         scopes = [] if scopes_value is None else _scopes(scopes_value, "CreateTokenWithScopes")
         minutes = _minutes(data)
         identity = f"8:acs:{self.resource_id}_{uuid.uuid4()}"
-        # Key generation may be slow the first time; keep it out of the write transaction.
+        conn.execute("INSERT INTO identities (id, created) VALUES (?, ?)", (identity, now))
+        body: dict = {"identity": {"id": identity}}
         if scopes:
-            self.signer.key()
-        with self.store.write() as conn:
-            now = self._now_ticks()
-            conn.execute("INSERT INTO identities (id, created) VALUES (?, ?)", (identity, now))
-            body: dict = {"identity": {"id": identity}}
-            if scopes:
-                body["accessToken"] = self._issue(conn, identity, scopes, minutes, now)
+            body["accessToken"] = self._issue(conn, identity, scopes, minutes, now)
         return Response(201, body)
 
     def delete(self, req: Request, identity: str) -> Response:

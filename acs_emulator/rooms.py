@@ -1,37 +1,25 @@
-"""Rooms API handlers: rooms, participants, paging and repeatable create."""
+"""Rooms API handlers: rooms, participants and paging; create is repeatable."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import re
 import secrets
-import uuid
-from datetime import timedelta
 from urllib.parse import quote
 
 from . import errors
-from .errors import ApiError
 from .messages import Request, Response
+from .repeatability import Repeatable
 from .store import Store
-from .timeutil import (
-    TICKS_PER_DAY,
-    TICKS_PER_SECOND,
-    format_ticks,
-    parse_rfc1123,
-    parse_rfc3339,
-    to_ticks,
-)
+from .timeutil import TICKS_PER_DAY, format_ticks, parse_rfc3339, to_ticks
 
 API_VERSIONS = ("2024-04-15", "2025-03-13")
 SUPPORTED_HEADER = ", ".join(API_VERSIONS)
 MAX_RANGE = 180 * TICKS_PER_DAY
 # Chosen behaviour (service unknown): an expired room stays readable by id for a day.
 EXPIRED_GRACE = 1 * TICKS_PER_DAY
-REPEATABILITY_WINDOW = timedelta(minutes=5)
-REPEATABILITY_WINDOW_TICKS = 5 * 60 * TICKS_PER_SECOND
 
 ROLES = ("Presenter", "Attendee", "Consumer", "Collaborator")
 ROLE_MESSAGE = (
@@ -197,12 +185,6 @@ def _room_body(row) -> dict:
     }
 
 
-def _rejected(status: int, code: str, message: str) -> ApiError:
-    error = errors.flat(status, code, message)
-    error.headers["Repeatability-Result"] = "rejected"
-    return error
-
-
 class RoomsApi:
     """The seven Rooms operations over a Store."""
 
@@ -210,6 +192,7 @@ class RoomsApi:
         self.store = store
         self.now = now  # () -> aware UTC datetime
         self.page_size = page_size
+        self.repeatable = Repeatable(store, now, "rooms", error_code_header=True)
 
     def _now_ticks(self) -> int:
         return to_ticks(self.now())
@@ -226,77 +209,8 @@ class RoomsApi:
         return row
 
     # --- create -------------------------------------------------------------------------
-    def _repeatability(self, req: Request) -> tuple[str, str] | None:
-        request_id = req.header("repeatability-request-id")
-        first_sent = req.header("repeatability-first-sent")
-        if request_id is None and first_sent is None:
-            return None
-        if request_id is None:
-            raise _rejected(400, "BadRequest", "The Repeatability-Request-ID header is required.")
-        try:
-            uuid.UUID(request_id.strip())
-        except ValueError:
-            raise _rejected(
-                400, "BadRequest", "The Repeatability-Request-ID header is not a valid UUID."
-            ) from None
-        if first_sent is None:
-            raise _rejected(400, "BadRequest", "The Repeatability-First-Sent header is required.")
-        sent_at = parse_rfc1123(first_sent)
-        if sent_at is None:
-            raise _rejected(
-                400,
-                "BadRequest",
-                "The Repeatability-First-Sent header is not a valid RFC1123 date.",
-            )
-        if self.now() - sent_at > REPEATABILITY_WINDOW:
-            raise _rejected(
-                412,
-                "PreconditionFailed",
-                "The Repeatability-First-Sent header is not within the 5 minute window.",
-            )
-        return request_id.strip().lower(), first_sent
-
     def create(self, req: Request) -> Response:
-        repeat = self._repeatability(req)
-        request_hash = hashlib.sha256(
-            b"\n".join([req.path.encode(), (req.api_version or "").encode(), req.body])
-        ).hexdigest()
-        with self.store.write() as conn:
-            now = self._now_ticks()
-            if repeat is not None:
-                conn.execute(
-                    "DELETE FROM repeatability WHERE first_seen < ?",
-                    (now - REPEATABILITY_WINDOW_TICKS,),
-                )
-                seen = conn.execute(
-                    "SELECT * FROM repeatability WHERE request_id = ?", (repeat[0],)
-                ).fetchone()
-                if seen is not None:
-                    if seen["request_hash"] != request_hash:
-                        raise _rejected(
-                            400,
-                            "BadRequest",
-                            "The Repeatability-Request-ID was already used with a different "
-                            "request.",
-                        )
-                    headers = json.loads(seen["headers"])
-                    headers["Repeatability-Result"] = "accepted"
-                    return Response(seen["status"], json.loads(seen["body"]), headers)
-            response = self._create_room(conn, req, now)
-            if repeat is not None:
-                response.headers["Repeatability-Result"] = "accepted"
-                conn.execute(
-                    "INSERT INTO repeatability VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        repeat[0],
-                        request_hash,
-                        now,
-                        response.status,
-                        json.dumps(response.body),
-                        json.dumps(response.headers),
-                    ),
-                )
-            return response
+        return self.repeatable.create(req, lambda conn, now: self._create_room(conn, req, now))
 
     def _create_room(self, conn, req: Request, now: int) -> Response:
         data = _parse_json(req.body, empty_ok=True)

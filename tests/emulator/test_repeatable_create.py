@@ -47,6 +47,7 @@ def test_it_rejects_a_repeated_id_with_a_different_body(api, clock):
     assert response.status_code == 400
     assert response.headers["Repeatability-Result"] == "rejected"
     assert response.get_json()["error"]["code"] == "BadRequest"
+    assert response.headers["x-ms-error-code"] == "BadRequest"
     assert _room_count(api) == 1
 
 
