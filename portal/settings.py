@@ -49,7 +49,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
-    # Before django_tasks_db: portal's db_worker (the same worker plus a sweeper) takes its place.
+    # The task worker is portal's `run_worker` (portal/worker.py); `db_worker` is django_tasks_db's.
     "portal",
     "identities",
     "rooms",
@@ -171,7 +171,7 @@ if ACS_CA_BUNDLE and not Path(ACS_CA_BUNDLE).is_file():
     raise ImproperlyConfigured(f"ACS_CA_BUNDLE={ACS_CA_BUNDLE!r} is not valid: no such file.")
 ACS_EMULATOR_STATE = Path(read_str("ACS_EMULATOR_STATE", str(VAR_DIR / "acs-emulator.sqlite3")))
 
-# Background tasks: "database" (django-tasks-db; run `manage.py db_worker`) or "immediate"
+# Background tasks: "database" (django-tasks-db; run `manage.py run_worker`) or "immediate"
 # (run in the request that enqueues them, for tests and one-off scripts).
 TASK_BACKEND = read_choice("TASK_BACKEND", "database", ("database", "immediate"))
 TASKS = {
@@ -183,6 +183,8 @@ TASKS = {
         "QUEUES": ["default"],
     }
 }
+# run_worker prunes finished task results older than this, hourly (portal/worker.py).
+TASK_RESULT_RETENTION_DAYS = read_int("TASK_RESULT_RETENTION_DAYS", 7, minimum=1)
 
 # Error reports hide the ACS connection string, keys and tokens (see portal/errors.py).
 DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.errors.SecretsFilter"
