@@ -1,69 +1,151 @@
-"""Sign-in throttling: after repeated failures a username (or an address) must wait."""
+"""Sign-in throttling: the portal's pieces of django-axes (configured in settings' AXES_* block).
 
-from datetime import timedelta
+Failures are counted per pair of (normalised username, client address): too many lock that pair
+for the cool-off, so a guesser elsewhere never locks the real user out of their own address.
+"""
 
-from django import forms
+import math
+
+from axes.backends import AxesStandaloneBackend
+from axes.helpers import get_client_username, get_cool_off
+from axes.models import AccessAttempt
+from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import AuthenticationForm, UsernameField
+from django.core.exceptions import ValidationError
+from django.db.models import Max
+from django.http import HttpResponse
 from django.utils import timezone
+from ipware import ip as ipware
 
-from portal.models import LoginFailure
-
-WINDOW = timedelta(minutes=15)
-# Per username: slows a guesser down to a few tries per quarter hour. Per address: a higher
-# bar, because one office may share an address.
-MAX_PER_USERNAME = 5
-MAX_PER_ADDRESS = 20
-TOO_MANY = (
-    "Too many failed sign-ins for this account or from this address. "
-    "Wait {minutes} minutes and try again, or ask an administrator to reset your password."
+LOCKED_OUT = (
+    "Too many failed sign-ins for this account from your address: signing in from here is "
+    "locked for {minutes} more minute{s}, even with the right password. Try again then, or "
+    "ask an administrator to unlock it (manage.py axes_reset_username {username}, or delete "
+    "the entry in the admin's Access attempts)."
 )
 
 
-def _address(request) -> str | None:
-    return (request.META.get("REMOTE_ADDR") or None) if request is not None else None
+def _username_field() -> UsernameField:
+    # The very field the sign-in forms clean the username with: strip, then NFKC.
+    user_model = get_user_model()
+    max_length = user_model._meta.get_field(user_model.USERNAME_FIELD).max_length
+    return UsernameField(max_length=max_length or 254)
 
 
-def is_throttled(request, username: str) -> bool:
-    recent = LoginFailure.objects.filter(at__gte=timezone.now() - WINDOW)
-    if recent.filter(username=username.lower()).count() >= MAX_PER_USERNAME:
-        return True
-    address = _address(request)
-    return bool(address) and recent.filter(address=address).count() >= MAX_PER_ADDRESS
+def lockout_username(request, credentials) -> str | None:
+    """The username as the sign-in form and ModelBackend see it (AXES_USERNAME_CALLABLE).
+
+    "victim ", " victim", "victim\\xa0" and full-width "ｖｉｃｔｉｍ" all sign in as "victim",
+    so they all count against "victim". The lookup is case-sensitive (Django's default), so
+    "Victim" is another account and keeps its own count.
+    """
+    field = get_user_model().USERNAME_FIELD
+    if credentials:
+        value = credentials.get(field, credentials.get("username"))
+    else:
+        data = getattr(request, "POST", None) or {}
+        value = data.get(field)
+    if not isinstance(value, str):
+        return None
+    # AccessAttempt.username holds 255 characters; a longer name is no user's anyway.
+    return _username_field().to_python(value)[:255] or None
 
 
-def record_failure(request, username: str) -> None:
-    now = timezone.now()
-    LoginFailure.objects.create(username=username.lower()[:150], address=_address(request), at=now)
-    # Keep the table small: failures older than the window no longer count.
-    LoginFailure.objects.filter(at__lt=now - WINDOW).delete()
+def client_address(request) -> str | None:
+    """The client's address, through settings.TRUSTED_PROXY_COUNT proxies (AXES_CLIENT_IP_CALLABLE).
+
+    0: REMOTE_ADDR. N > 0: each trusted proxy appends the address it was reached from to
+    X-Forwarded-For, so the client is the N-th entry from the right; whatever a client wrote
+    further left is ignored. A request that did not come through the proxies (no header, or a
+    chain too short) is keyed on REMOTE_ADDR.
+    """
+    proxies = settings.TRUSTED_PROXY_COUNT
+    remote = {"request_header_order": ("REMOTE_ADDR",), "strict": False}
+    if proxies:
+        # django-ipware counts the proxies named inside the header: the last one appends
+        # the address of its peer, not its own, so the header names proxies - 1 of them.
+        address, _routable = ipware.get_client_ip(
+            request,
+            proxy_order="left-most",
+            proxy_count=proxies - 1,
+            request_header_order=("HTTP_X_FORWARDED_FOR",),
+            strict=False,
+        )
+        if address:
+            return address
+    address, _routable = ipware.get_client_ip(request, **remote)
+    return address
 
 
-def clear_failures(username: str) -> None:
-    LoginFailure.objects.filter(username=username.lower()).delete()
+def _minutes_left(request, username: str | None) -> int:
+    cool_off = get_cool_off(request)
+    latest = AccessAttempt.objects.filter(
+        username=username, ip_address=getattr(request, "axes_ip_address", None)
+    ).aggregate(latest=Max("attempt_time"))["latest"]
+    left = cool_off if latest is None else latest + cool_off - timezone.now()
+    return max(1, math.ceil(left.total_seconds() / 60))
 
 
-class ThrottleMixin:
-    """Refuse to check the password at all while throttled, so guessing gains nothing."""
-
-    def clean(self):
-        username = self.data.get("username", "") or ""
-        if is_throttled(self.request, username):
-            raise forms.ValidationError(
-                TOO_MANY.format(minutes=int(WINDOW.total_seconds() // 60)), code="throttled"
-            )
-        try:
-            cleaned = super().clean()
-        except forms.ValidationError:
-            record_failure(self.request, username)
-            raise
-        clear_failures(username)
-        return cleaned
+def lockout_message(request, credentials=None) -> str:
+    username = get_client_username(request, credentials) or ""
+    minutes = _minutes_left(request, username)
+    return LOCKED_OUT.format(
+        minutes=minutes, s="" if minutes == 1 else "s", username=username or "USERNAME"
+    )
 
 
-class ThrottledAuthenticationForm(ThrottleMixin, AuthenticationForm):
+class LockoutMessageMixin:
+    """Say that the sign-in was refused by the lock-out, not by a wrong password."""
+
+    def get_invalid_login_error(self):
+        if getattr(self.request, "axes_locked_out", False):
+            credentials = getattr(self.request, "axes_credentials", None) or {
+                "username": self.cleaned_data.get("username")
+            }
+            return ValidationError(lockout_message(self.request, credentials), code="locked_out")
+        return super().get_invalid_login_error()
+
+
+class PortalAuthenticationForm(LockoutMessageMixin, AuthenticationForm):
     pass
 
 
-class ThrottledAdminAuthenticationForm(ThrottleMixin, AdminAuthenticationForm):
+class PortalAdminAuthenticationForm(LockoutMessageMixin, AdminAuthenticationForm):
     pass
+
+
+def _shows_lockout(response) -> bool:
+    form = (getattr(response, "context_data", None) or {}).get("form")
+    return form is not None and form.has_error("__all__", code="locked_out")
+
+
+def lockout_response(request, original_response=None, credentials=None):
+    """The sign-in page with the lock-out message, as 429 (AXES_LOCKOUT_CALLABLE).
+
+    AxesMiddleware calls this for every request that axes refused; the portal's and the
+    admin's sign-in forms already rendered the message, so only the status changes.
+    """
+    if original_response is not None and _shows_lockout(original_response):
+        original_response.status_code = settings.AXES_HTTP_RESPONSE_CODE
+        return original_response
+    return HttpResponse(
+        lockout_message(request, credentials),
+        status=settings.AXES_HTTP_RESPONSE_CODE,
+        content_type="text/plain; charset=utf-8",
+    )
+
+
+class AxesBackend(AxesStandaloneBackend):
+    """axes' check, first in AUTHENTICATION_BACKENDS; it lets request-less calls through.
+
+    Every web sign-in passes its request (Django's LoginView and the admin's do). A call
+    without one (the test client's login(), a script) has no client address to count
+    against, and axes' own backend would raise instead of answering.
+    """
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)

@@ -1,5 +1,6 @@
 """Django settings, read from the environment (see .env.example); a bad value stops start-up."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -49,6 +50,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "axes",
     # The task worker is portal's `run_worker` (portal/worker.py); `db_worker` is django_tasks_db's.
     "portal",
     "identities",
@@ -69,6 +71,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a sign-in refused by the lock-out into a 429 (portal.login.lockout_response).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -103,6 +107,31 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
+
+# Sign-in throttling (django-axes; portal/login.py). Failures count per pair of normalised
+# username and client address: AXES_FAILURE_LIMIT of them lock that pair for
+# AXES_COOLOFF_MINUTES, even for the right password; the same user from another address is never
+# locked. `manage.py axes_reset_username NAME` (or the admin's Access attempts) unlocks.
+AUTHENTICATION_BACKENDS = [
+    "portal.login.AxesBackend",  # first: refuses a locked pair before any password is checked
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = read_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=read_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_CALLABLE = "portal.login.lockout_username"
+# A plain string: axes' default is a lazy object, which the error reports' filter cannot read.
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_CLIENT_IP_CALLABLE = "portal.login.client_address"
+AXES_LOCKOUT_CALLABLE = "portal.login.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_RESET_ON_SUCCESS = True
+# Tries during a lock-out do not restart it, so the page can say when it ends.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Proxies in front of the portal that append to X-Forwarded-For (a TLS-terminating nginx: 1).
+# 0: the client address is REMOTE_ADDR. Behind N proxies, REMOTE_ADDR is the nearest proxy and the
+# client is read from X-Forwarded-For through django-ipware (portal.login.client_address).
+TRUSTED_PROXY_COUNT = read_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = read_time_zone("TIME_ZONE", "UTC")

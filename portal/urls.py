@@ -5,11 +5,11 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from portal import history, views
-from portal.login import ThrottledAdminAuthenticationForm, ThrottledAuthenticationForm
+from portal.login import PortalAdminAuthenticationForm, PortalAuthenticationForm
 
 handler500 = "portal.errors.server_error"
-# The admin's sign-in is throttled like the portal's.
-admin.site.login_form = ThrottledAdminAuthenticationForm
+# Both sign-ins are throttled by django-axes; these forms say so when it refuses one.
+admin.site.login_form = PortalAdminAuthenticationForm
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -20,7 +20,7 @@ urlpatterns = [
     path(
         "login/",
         auth_views.LoginView.as_view(
-            redirect_authenticated_user=True, authentication_form=ThrottledAuthenticationForm
+            redirect_authenticated_user=True, authentication_form=PortalAuthenticationForm
         ),
         name="login",
     ),

@@ -8,6 +8,7 @@ test that checks the table covers the portal, so a new page cannot skip the matr
 from datetime import timedelta
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import resolve
@@ -72,6 +73,10 @@ ADMIN_NOBODY = {
     "admin:portal_auditevent_delete",
     "admin:django_tasks_database_dbtaskresult_add",
     "admin:django_tasks_database_dbtaskresult_delete",
+    # django-axes records sign-ins itself; a lock-out is lifted by deleting its attempt.
+    "admin:axes_accessattempt_add",
+    "admin:axes_accesslog_add",
+    "admin:axes_accessfailurelog_add",
 }
 ADMIN_KINDS = {"changelist": "view", "add": "add", "change": "view", "delete": "delete"}
 # Reached only with real ids or from the admin's own scripts; covered by their neighbours.
@@ -87,7 +92,7 @@ def _admin_permission(name: str) -> str | None | bool:
     if name.startswith("admin:app_list"):
         return ANY_SIGNED_IN
     model_part, _, kind = name.removeprefix("admin:").rpartition("_")
-    for app_label in ("django_tasks_database", "identities", "portal", "rooms", "auth"):
+    for app_label in ("django_tasks_database", "identities", "portal", "rooms", "auth", "axes"):
         if model_part.startswith(app_label + "_"):
             model = model_part.removeprefix(app_label + "_")
             verb = ADMIN_KINDS.get(kind, "view")
@@ -130,6 +135,18 @@ def world(superuser, emulator):
     run_tasks()
     # A queued task, so the task results' admin pages have an object to show.
     sync_room.enqueue(room.pk)
+    # A sign-in failure, lock-out and success, so the lock-out admin's pages have objects too.
+    seen = {"ip_address": "198.51.100.66", "user_agent": "matrix", "http_accept": "*/*"}
+    attempt = AccessAttempt.objects.create(
+        username="victim",
+        path_info="/login/",
+        get_data="",
+        post_data="",
+        failures_since_start=5,
+        **seen,
+    )
+    failure = AccessFailureLog.objects.create(username="victim", path_info="/login/", **seen)
+    success = AccessLog.objects.create(username="root", path_info="/login/", **seen)
     return {
         "room": Room.objects.get(pk=room.pk),
         "participant": participant,
@@ -141,6 +158,9 @@ def world(superuser, emulator):
             "auth_user": superuser.pk,
             "auth_group": Group.objects.order_by("pk").first().pk,
             "django_tasks_database_dbtaskresult": DBTaskResult.objects.order_by("pk").first().pk,
+            "axes_accessattempt": attempt.pk,
+            "axes_accessfailurelog": failure.pk,
+            "axes_accesslog": success.pk,
         },
     }
 
