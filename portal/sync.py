@@ -3,6 +3,7 @@
 import random
 import threading
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import models, transaction
@@ -56,6 +57,9 @@ def tombstone_index(model_name: str) -> models.Index:
 LEASE = timedelta(seconds=60)
 BACKOFF_BASE = 2.0
 BACKOFF_CAP = 600.0
+# ACS replays a create sent with the same Repeatability-Request-ID for 5 minutes after its
+# Repeatability-First-Sent; the portal counts on it for 4½, a margin for clocks and the request.
+REPEATABILITY_WINDOW = timedelta(minutes=4, seconds=30)
 _pending = threading.local()
 
 
@@ -133,6 +137,80 @@ def claim(model, pk: int, worker: str) -> bool:
     )
 
 
+class LeaseLost(Exception):  # noqa: N818 - what happened, not an error kind
+    """Another worker took the object (this one held it past its lease): stop, write nothing."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    """One worker's hold on one object for a push, renewed before each ACS call.
+
+    A push can take several ACS calls of up to 40 s each (10 s to connect, 30 s to read), more
+    than LEASE; renewing before every call keeps the hold for as long as the push works, and a
+    worker that finds its lease taken stops before calling ACS or writing anything again.
+    """
+
+    model: type
+    pk: int
+    worker: str
+
+    def renew(self) -> None:
+        """Hold the object for another LEASE from now; LeaseLost if another worker has it."""
+        # claimed_by, not claimed_until: a lease that ran out but that nobody took is still ours.
+        held = self.model.objects.filter(pk=self.pk, claimed_by=self.worker).update(
+            claimed_until=timezone.now() + LEASE
+        )
+        if held != 1:
+            raise LeaseLost(f"{self.model.__name__} {self.pk} is no longer held by {self.worker}")
+
+    def write(self, **fields) -> None:
+        """Update the object's sync fields, only while this worker holds it (else LeaseLost)."""
+        if self.model.objects.filter(pk=self.pk, claimed_by=self.worker).update(**fields) != 1:
+            raise LeaseLost(f"{self.model.__name__} {self.pk} is no longer held by {self.worker}")
+
+    def let_go(self) -> None:
+        """Give the object up without recording an outcome."""
+        self.model.objects.filter(pk=self.pk, claimed_by=self.worker).update(
+            claimed_by="", claimed_until=None
+        )
+
+    def guard(self, gateway) -> "LeasedGateway":
+        return LeasedGateway(gateway, self)
+
+
+# Gateway methods that read page after page: the lease is renewed after each page too.
+_PAGED = frozenset({"list_rooms", "list_participants"})
+
+
+class LeasedGateway:
+    """The ACS gateway, renewing a lease before every call (and between the pages of a list)."""
+
+    def __init__(self, gateway, lease: Lease):
+        self._gateway = gateway
+        self._lease = lease
+
+    def __getattr__(self, name: str):
+        method = getattr(self._gateway, name)
+        if name.startswith("_") or not callable(method):
+            return method
+        lease = self._lease
+
+        def call(*args, **kwargs):
+            lease.renew()
+            if name in _PAGED:
+                inner = kwargs.get("on_attempt")
+
+                def renewing(attempt) -> None:
+                    if inner is not None:
+                        inner(attempt)
+                    lease.renew()  # before the next page is asked for
+
+                kwargs["on_attempt"] = renewing
+            return method(*args, **kwargs)
+
+        return call
+
+
 def release(model, pk: int, worker: str, *, generation: int, **outcome) -> bool:
     """Finish a push: record the outcome, and report whether the object changed meanwhile.
 
@@ -166,12 +244,20 @@ def succeed(model, pk: int, worker: str, *, generation: int) -> bool:
     )
 
 
-def fail(model, kind: str, obj, worker: str, exc) -> str:
-    """Release after a failed push: failed with its next try, or stopped when ACS refused it."""
+def fail(model, kind: str, obj, worker: str, exc, *, retry_by: datetime | None = None) -> str:
+    """Release after a failed push: failed with its next try, or stopped when ACS refused it.
+
+    `retry_by` caps the wait: a create whose answer was lost must be retried while ACS still
+    replays it. Past that point the retry comes every few seconds, as long as there is time.
+    """
     attempts = obj.sync_attempts + 1
     if exc.transient:
+        now = timezone.now()
         delay = backoff_delay(attempts, getattr(exc, "retry_after", None))
-        next_at, state = timezone.now() + timedelta(seconds=delay), SyncState.FAILED
+        next_at = now + timedelta(seconds=delay)
+        if retry_by is not None and next_at > retry_by:
+            next_at = max(retry_by, now + LAST_CHANCE_RETRY)
+        state = SyncState.FAILED
     else:
         next_at, state = None, SyncState.STOPPED
     model.objects.filter(pk=obj.pk, claimed_by=worker).update(
@@ -185,6 +271,10 @@ def fail(model, kind: str, obj, worker: str, exc) -> str:
     if next_at is not None:
         enqueue_now(kind, obj.pk, run_after=next_at)
     return state
+
+
+# The gap between the retries of a lost create once its deadline for a retry has passed.
+LAST_CHANCE_RETRY = timedelta(seconds=5)
 
 
 def outcome_of(attempt) -> dict:
@@ -215,6 +305,17 @@ def due(model):
 
 # A due object untouched this long lost its task (a killed worker, a lost enqueue): re-enqueue it.
 SWEEP_GRACE = timedelta(seconds=30)
+# db_worker sweeps every 10 s; a margin over that for the retry to reach ACS.
+SWEEP_MARGIN = timedelta(seconds=15)
+
+
+def replay_retry_by(first_sent: datetime) -> datetime:
+    """The latest time to schedule the retry of a create whose answer was lost.
+
+    Early enough in ACS's replay window that, should the retry's task be lost, the sweeper still
+    finds it (SWEEP_GRACE plus one sweep) and the replay reaches ACS inside the window.
+    """
+    return first_sent + REPEATABILITY_WINDOW - SWEEP_GRACE - SWEEP_MARGIN
 
 
 def sweep() -> int:
@@ -225,7 +326,9 @@ def sweep() -> int:
     stale = timezone.now() - SWEEP_GRACE
     count = 0
     for model, kind in ((Identity, "identity"), (Room, "room")):
-        ids = list(due(model).filter(next_sync_at__lte=stale).values_list("pk", flat=True)[:500])
+        # No next_sync_at: a row made without mark_dirty() (bulk_create), so never enqueued.
+        overdue = Q(next_sync_at__lte=stale) | Q(next_sync_at__isnull=True)
+        ids = list(due(model).filter(overdue).values_list("pk", flat=True)[:500])
         if ids:
             # Pushed back, so the next sweep leaves them to the tasks enqueued now.
             model.objects.filter(pk__in=ids).update(next_sync_at=timezone.now())

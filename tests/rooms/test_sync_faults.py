@@ -195,3 +195,22 @@ def test_retry_now_pushes_a_stopped_room_again_once_its_cause_is_fixed(
     room.refresh_from_db()
     assert (room.sync_state, room.sync_attempts) == (SyncState.SYNCED, 0)
     assert AuditEvent.objects.filter(action="portal.room.sync_requested", actor=scheduler).exists()
+
+
+def test_the_sweeper_finds_a_pending_row_that_was_never_scheduled(emulator, scheduler):
+    from portal.sync import sweep
+
+    room = Room.objects.create(
+        title="Made in bulk",
+        owner=scheduler,
+        valid_from=timezone.now() + timedelta(hours=1),
+        valid_until=timezone.now() + timedelta(hours=2),
+    )
+    # As bulk_create leaves a row: pending, with no time for its push and no task.
+    Room.objects.filter(pk=room.pk).update(next_sync_at=None)
+    DBTaskResult.objects.all().delete()
+    assert sweep() == 1
+    assert DBTaskResult.objects.filter(args_kwargs__args=[room.pk]).count() == 1
+    run_tasks()
+    room.refresh_from_db()
+    assert room.sync_state == SyncState.SYNCED
