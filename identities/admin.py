@@ -18,6 +18,7 @@ DETAIL_FIELDS = [
     "sync_state",
     "sync_error",
     "synced_at_shown",
+    "create_request_id",
     "token_scopes",
     "token_expires_at_shown",
     "tokens_issued_at_shown",
@@ -84,7 +85,7 @@ class IdentityAdmin(ServiceWritesMixin, admin.ModelAdmin):
     ]
     list_filter = [StatusFilter, "sync_state"]
     search_fields = ["display_name", "email", "raw_id"]
-    actions = ["revoke_tokens"]
+    actions = ["retry_sync", "revoke_tokens"]
     synced_at_shown = time_column("synced_at", "last synced")
     token_expires_at_shown = time_column("token_expires_at", "token expires")
     tokens_issued_at_shown = time_column("tokens_issued_at", "tokens issued")
@@ -165,5 +166,20 @@ class IdentityAdmin(ServiceWritesMixin, admin.ModelAdmin):
                 f"Revoked every access token of {len(revoked)} identit"
                 f"{'y' if len(revoked) == 1 else 'ies'}: "
                 + ", ".join(str(identity) for identity in revoked),
+                level=messages.SUCCESS,
+            )
+
+    @admin.action(description="Retry creating the ACS user (retry now)", permissions=["change"])
+    def retry_sync(self, request, queryset):
+        retried = [
+            identity
+            for identity in queryset
+            if self.call_service(request, services.identity_retry_sync, identity=identity)
+        ]
+        if retried:
+            self.message_user(
+                request,
+                f"Asked for {len(retried)} identit{'y' if len(retried) == 1 else 'ies'} to be "
+                "pushed to ACS now; their sync state shows the result.",
                 level=messages.SUCCESS,
             )

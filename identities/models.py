@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 
 from portal.sync import SyncedModel, tombstone_index
 
@@ -36,11 +37,28 @@ class Identity(SyncedModel):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     version = models.PositiveIntegerField(default=1)
+    # Sent as Repeatability-Request-ID and -First-Sent on create_user, and the same again on every
+    # retry, so a create whose answer was lost is answered with the user it made. Set at the
+    # first send (not by default: one default would give every existing row the same id).
+    create_request_id = models.UUIDField(null=True, blank=True, editable=False)
+    create_first_sent = models.DateTimeField(null=True, blank=True)
+    # A create sent with this request id got no answer: ACS may have made the user.
+    create_unanswered = models.BooleanField(default=False)
 
     class Meta:
         verbose_name_plural = "identities"
         ordering = ["display_name", "pk"]
         indexes = [tombstone_index("identity")]
+        constraints = [
+            # One live identity per e-mail, whatever its case: adding the same new person to
+            # ten rooms at once must find one identity, not make ten.
+            models.UniqueConstraint(
+                Lower("email"),
+                condition=models.Q(deleted_at__isnull=True) & ~models.Q(email=""),
+                name="identity_live_email_once",
+                violation_error_message="An identity with this e-mail exists already.",
+            ),
+        ]
         permissions = [
             ("issue_token", "Can issue access tokens"),
             ("revoke_tokens", "Can revoke access tokens"),

@@ -5,13 +5,14 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from identities.models import Identity, TokenScope
 from portal import acs, audit
 from portal.services import check_text, require
-from portal.sync import outcome_of
+from portal.sync import SyncState, outcome_of
 
 NAME_REQUIRED = "Give the person's name."
 NAME_TOO_LONG = "A name can have at most 200 characters."
@@ -22,6 +23,11 @@ UNKNOWN_SCOPE = (
 MINUTES_RANGE = "A token lives between 60 and 1440 minutes (24 hours)."
 IDENTITY_GONE = "This identity has been deleted."
 ACS_FAILED = "ACS did not answer as expected ({error}); nothing was changed. Try again shortly."
+EMAIL_TAKEN = "An identity with the e-mail {email} exists already."
+ORPHAN_MAY_REMAIN = (
+    "An ACS user made by create request {request_id} (first sent {first_sent}) may remain in "
+    "ACS unused: that create got no answer, and ACS cannot list users to find it."
+)
 
 
 @dataclass(frozen=True)
@@ -56,32 +62,106 @@ def _clean_person(display_name: str, email: str) -> tuple[str, str]:
 
 
 def identity_create(*, actor, display_name: str, email: str = "", user=None) -> Identity:
-    """Register a person; the sync creates their ACS user in the background."""
+    """Register a person; the sync creates their ACS user in the background.
+
+    An e-mail is one live identity's, whatever its case; the database holds to that, so two
+    requests racing for the same new e-mail get one identity and one ValidationError.
+    """
     require(actor, "identities.add_identity", "create identities")
     display_name, email = _clean_person(display_name, email)
-    if email and Identity.objects.filter(email=email, deleted_at__isnull=True).exists():
-        raise ValidationError({"email": f"An identity with the e-mail {email} exists already."})
-    with transaction.atomic():
-        identity = Identity.objects.create(
-            display_name=display_name, email=email, user=user, created_by=actor
-        )
-        audit.record(
-            action="portal.identity.created",
-            actor=actor,
-            target=identity,
-            changes=audit.diff({}, {"display_name": display_name, "email": email}),
-        )
+    if email and _live_with_email(email) is not None:
+        raise ValidationError({"email": EMAIL_TAKEN.format(email=email)})
+    try:
+        # A savepoint when called inside a transaction: losing the race leaves it usable.
+        with transaction.atomic():
+            identity = Identity.objects.create(
+                display_name=display_name, email=email, user=user, created_by=actor
+            )
+            audit.record(
+                action="portal.identity.created",
+                actor=actor,
+                target=identity,
+                changes=audit.diff({}, {"display_name": display_name, "email": email}),
+            )
+    except IntegrityError:
+        if email and _live_with_email(email) is not None:
+            raise ValidationError({"email": EMAIL_TAKEN.format(email=email)}) from None
+        raise
     return identity
 
 
 def identity_find_or_create(*, actor, person: NewPerson) -> Identity:
-    """The live identity with this e-mail, or a new one (used when adding people to rooms)."""
+    """The live identity with this e-mail, or a new one (used when adding people to rooms).
+
+    Race-safe: when another request creates the same e-mail's identity first, this one returns
+    that identity (the database refuses the second, and the savepoint keeps the caller's
+    transaction going).
+    """
     display_name, email = _clean_person(person.display_name, person.email)
     if email:
-        existing = Identity.objects.filter(email=email, deleted_at__isnull=True).first()
+        existing = _live_with_email(email)
         if existing is not None:
             return existing
-    return identity_create(actor=actor, display_name=display_name, email=email)
+    try:
+        return identity_create(actor=actor, display_name=display_name, email=email)
+    except ValidationError:
+        winner = _live_with_email(email) if email else None
+        if winner is None:
+            raise
+        return winner
+
+
+def _live_with_email(email: str) -> Identity | None:
+    """The live identity with this e-mail in any case (the one the constraint allows)."""
+    return (
+        Identity.objects.filter(deleted_at__isnull=True)
+        .exclude(email="")
+        .alias(email_key=Lower("email"))
+        .filter(email_key=email.lower())
+        .first()
+    )
+
+
+def identity_retry_sync(*, actor, identity: Identity) -> Identity:
+    """Push an identity to ACS now, also one that stopped (its ACS user not created).
+
+    A create that stopped starts again under a new request id. If it stopped because a try got
+    no answer and ACS no longer replays it, ACS may hold a user made for it that nothing can
+    find (ACS cannot list users): the new create leaves that one behind, and the history says so.
+    """
+    require(actor, "identities.change_identity", "retry creating ACS users")
+    from identities.sync import mark_identity_dirty
+
+    with transaction.atomic():
+        current = _live(identity)
+        changes: dict = {}
+        if (
+            not current.raw_id
+            and current.create_request_id is not None
+            and current.sync_state == SyncState.STOPPED
+        ):
+            if current.create_unanswered:
+                first_sent = current.create_first_sent
+                changes["orphan_may_remain"] = {
+                    "before": None,
+                    "after": ORPHAN_MAY_REMAIN.format(
+                        request_id=current.create_request_id,
+                        first_sent=first_sent.isoformat(timespec="seconds") if first_sent else "-",
+                    ),
+                }
+            changes["create_request_id"] = {
+                "before": str(current.create_request_id),
+                "after": None,
+            }
+            Identity.objects.filter(pk=current.pk).update(
+                create_request_id=None, create_first_sent=None, create_unanswered=False
+            )
+        audit.record(
+            action="portal.identity.sync_requested", actor=actor, target=current, changes=changes
+        )
+        mark_identity_dirty(current.pk, reset_attempts=True)
+    current.refresh_from_db()
+    return current
 
 
 def _live(identity: Identity) -> Identity:

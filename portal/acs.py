@@ -871,8 +871,25 @@ class AcsGateway:
 
     # -- identity
 
-    def create_user(self, *, on_attempt=None) -> str:
-        user = self._call("create_user", on_attempt).run(self.identity.create_user)
+    def create_user(
+        self,
+        *,
+        repeatability_request_id: str | None = None,
+        repeatability_first_sent: datetime | None = None,
+        on_attempt=None,
+    ) -> str:
+        """Create an ACS user. As with create_room, send the stored repeatability id and
+        first-sent time on every retry: within 5 minutes ACS answers with the user the first
+        request made instead of making another. The Identity SDK adds no such headers itself;
+        create_user passes `headers=` through to the request it builds."""
+        kwargs: dict[str, Any] = {}
+        if repeatability_request_id:
+            first_sent = _utc(repeatability_first_sent or datetime.now(UTC))
+            kwargs["headers"] = {
+                "Repeatability-Request-ID": repeatability_request_id,
+                "Repeatability-First-Sent": format_datetime(first_sent, usegmt=True),
+            }
+        user = self._call("create_user", on_attempt).run(self.identity.create_user, **kwargs)
         return user.raw_id
 
     def delete_user(self, raw_id: str, *, on_attempt=None) -> None:
