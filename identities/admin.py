@@ -7,7 +7,7 @@ from django.db.models import Count, Q
 
 from identities import services
 from identities.models import Identity
-from portal.admin import ServiceWritesMixin, copy_into, time_column
+from portal.admin import CleanSearchMixin, ServiceWritesMixin, copy_into, time_column
 
 # Times appear through time_column(): in the user's zone, with the zone named.
 DETAIL_FIELDS = [
@@ -73,7 +73,7 @@ class IdentityAddForm(forms.ModelForm):
 
 
 @admin.register(Identity)
-class IdentityAdmin(ServiceWritesMixin, admin.ModelAdmin):
+class IdentityAdmin(CleanSearchMixin, ServiceWritesMixin, admin.ModelAdmin):
     add_form = IdentityAddForm
     list_display = [
         "display_name",

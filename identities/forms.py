@@ -3,7 +3,8 @@
 from django import forms
 
 from identities import services
-from identities.models import TokenScope
+from identities.models import Identity, TokenScope
+from portal.services import column_length
 
 DEFAULT_SCOPES = [TokenScope.CHAT, TokenScope.VOIP]
 LIFETIMES = [
@@ -18,15 +19,18 @@ LIFETIMES = [
 class IdentityForm(forms.Form):
     # Not required and no EmailField: identity_create checks both and its messages, which
     # the tests assert on, are the ones shown. The browser still checks through the attributes.
+    # Limits are the columns' (a longer e-mail passes validate_email but not the database).
     display_name = forms.CharField(
         label="Name",
         required=False,
         strip=False,
-        widget=forms.TextInput(attrs={"required": True, "maxlength": 200, "autocomplete": "off"}),
+        max_length=column_length(Identity, "display_name"),
+        widget=forms.TextInput(attrs={"required": True, "autocomplete": "off"}),
     )
     email = forms.CharField(
         label="E-mail",
         required=False,
+        max_length=column_length(Identity, "email"),
         help_text="Optional. Used to find this person again when adding them to rooms.",
         widget=forms.EmailInput(attrs={"autocomplete": "off"}),
     )

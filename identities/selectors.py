@@ -6,6 +6,7 @@ from django.db.models.functions import Coalesce
 from identities.models import Identity
 from portal.models import AuditEvent
 from portal.selectors import audit_events
+from portal.services import search_text
 from rooms.models import Participant
 
 # What portal.audit.record() stores as target_type for an identity (its model's label_lower).
@@ -30,7 +31,7 @@ def identity_list(*, search: str = "", show_deleted: bool = False) -> QuerySet[I
     ).order_by("display_name", "pk")
     if not show_deleted:
         identities = identities.filter(deleted_at__isnull=True)
-    for word in search.split():
+    for word in search_text(search).split():
         identities = identities.filter(
             Q(display_name__icontains=word) | Q(email__icontains=word) | Q(raw_id__icontains=word)
         )

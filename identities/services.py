@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from identities.models import Identity, TokenScope
 from portal import acs, audit
-from portal.services import check_text, require
+from portal.services import check_text, column_length, require
 from portal.sync import SyncState, outcome_of
 
 NAME_REQUIRED = "Give the person's name."
@@ -52,7 +52,12 @@ def _clean_person(display_name: str, email: str) -> tuple[str, str]:
     if len(display_name) > 200:
         raise ValidationError({"display_name": NAME_TOO_LONG})
     check_text(display_name, "display_name", "The name")
-    email = check_text((email or "").strip().lower(), "email", "The e-mail address")
+    email = check_text(
+        (email or "").strip().lower(),
+        "email",
+        "The e-mail address",
+        max_length=column_length(Identity, "email"),
+    )
     if email:
         try:
             validate_email(email)

@@ -8,7 +8,7 @@ from django.http import HttpResponseRedirect
 from django.utils.html import format_html
 
 from portal.models import AuditEvent
-from portal.services import Conflict
+from portal.services import Conflict, search_text
 from portal.templatetags.portal_tags import when
 
 admin.site.site_header = "ACS Rooms portal admin"
@@ -33,6 +33,18 @@ def copy_into(target, source) -> None:
         setattr(target, field.attname, getattr(source, field.attname))
     target._state.adding = False
     target._state.db = source._state.db
+
+
+class CleanSearchMixin:
+    """The admin's search (its list and the autocomplete) without control characters.
+
+    RefuseUnstorableInputMiddleware answers a NUL in the query with a 400 first; this keeps the
+    ORM safe whoever calls the search, and ignores the other controls as the portal's searches do.
+    """
+
+    def get_search_results(self, request, queryset, search_term):
+        cleaned = search_text(search_term, max_length=None)
+        return super().get_search_results(request, queryset, cleaned)
 
 
 class ServiceWritesMixin:
@@ -111,7 +123,7 @@ def pretty_json(value) -> str:
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(CleanSearchMixin, admin.ModelAdmin):
     """The audit trail, to read: nobody, not even a superuser, may add, change or delete here."""
 
     list_display = ["at_shown", "actor_label", "action", "target_label", "room_id", "acs_status"]

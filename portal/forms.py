@@ -6,12 +6,17 @@ from datetime import date, datetime, time, timedelta, tzinfo
 
 from django import forms
 
+from portal.models import AuditEvent
 from portal.selectors import SYNC_WORKER, HistoryFilters
+from portal.services import column_length
 from portal.templatetags.portal_tags import action_label
 
 TO_BEFORE_FROM = "The “to” date is before the “from” date: choose a “to” date on or after it."
 BAD_ACTOR = "Choose an actor from the list."
 BAD_ACTION = "Choose an action from the list, or give a prefix such as “acs.”."
+# No filter can match more than its column holds.
+MAX_ACTOR = column_length(AuditEvent, "actor_label")
+MAX_ACTION = column_length(AuditEvent, "action")
 
 # An action code (portal.room.created) or a prefix of one ending in a dot (acs., portal.room.).
 _ACTION = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*\.?$")
@@ -95,13 +100,13 @@ class HistoryFilterForm(forms.Form):
 
     def clean_actor(self) -> str:
         actor = self.cleaned_data["actor"]
-        if len(actor) > 150:
+        if len(actor) > MAX_ACTOR:
             raise forms.ValidationError(BAD_ACTOR)
         return actor
 
     def clean_action(self) -> str:
         action = self.cleaned_data["action"].strip()
-        if action and (len(action) > 64 or not _ACTION.match(action)):
+        if action and (len(action) > MAX_ACTION or not _ACTION.match(action)):
             raise forms.ValidationError(BAD_ACTION)
         return action
 

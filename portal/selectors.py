@@ -7,6 +7,7 @@ from django.db import connection
 from django.db.models import QuerySet
 
 from portal.models import AuditEvent
+from portal.services import search_text
 
 # Rows on one history page.
 PAGE_SIZE = 50
@@ -62,8 +63,9 @@ def history_events(filters: HistoryFilters) -> QuerySet[AuditEvent]:
         events = events.filter(actor_label=filters.actor)
     if filters.room is not None:
         events = events.filter(room_id=filters.room)
-    if filters.target:
-        events = events.filter(target_label__icontains=filters.target)
+    target = search_text(filters.target)
+    if target:
+        events = events.filter(target_label__icontains=target)
     if filters.action.endswith("."):
         events = events.filter(action__startswith=filters.action)
     elif filters.action:

@@ -71,6 +71,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Before anything reads the request's text or the session: a NUL gets a 400 naming where.
+    "portal.middleware.RefuseUnstorableInputMiddleware",
     # Last: turns a sign-in refused by the lock-out into a 429 (portal.login.lockout_response).
     "axes.middleware.AxesMiddleware",
 ]

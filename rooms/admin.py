@@ -9,7 +9,7 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.html import format_html
 
-from portal.admin import ServiceWritesMixin, copy_into, time_column
+from portal.admin import CleanSearchMixin, ServiceWritesMixin, copy_into, time_column
 from portal.templatetags.portal_tags import when
 from rooms import reconcile, rules, services
 from rooms.models import Participant, Role, Room
@@ -122,7 +122,7 @@ class ParticipantInline(admin.TabularInline):
 
 
 @admin.register(Room)
-class RoomAdmin(ServiceWritesMixin, admin.ModelAdmin):
+class RoomAdmin(CleanSearchMixin, ServiceWritesMixin, admin.ModelAdmin):
     form = RoomAdminForm
     inlines = [ParticipantInline]
     list_display = [
@@ -312,7 +312,7 @@ def _role_action(role: Role):
 
 
 @admin.register(Participant)
-class ParticipantAdmin(ServiceWritesMixin, admin.ModelAdmin):
+class ParticipantAdmin(CleanSearchMixin, ServiceWritesMixin, admin.ModelAdmin):
     list_display = ["identity", "room", "role", "added_at_shown"]
     list_filter = ["role"]
     list_select_related = ["room", "identity"]

@@ -12,11 +12,14 @@ from django.core.validators import validate_email
 
 from identities.models import Identity
 from identities.services import NewPerson
+from portal.services import CONTROL_CHARACTERS, column_length, is_control
 from rooms import services
 from rooms.models import Participant, Role, Room
 
 MAX_ROWS = 1000
-MAX_NAME = 200
+# The columns' limits: a longer cell would pass here and fail in the database.
+MAX_NAME = column_length(Identity, "display_name")
+MAX_EMAIL = column_length(Identity, "email")
 COLUMNS = ("name", "email", "role")
 # Spellings people put in a header, mapped to the column they mean.
 HEADER_ALIASES = {"name": "name", "email": "email", "e-mail": "email", "role": "role"}
@@ -36,7 +39,9 @@ TOO_MANY_ROWS = (
 TOO_MANY_VALUES = "The row has {count} values, but the header names {expected} columns."
 NAME_MISSING = "The name is missing."
 NAME_TOO_LONG = f"The name is longer than {MAX_NAME} characters."
+NAME_CONTROL = CONTROL_CHARACTERS.format(field="The name")
 EMAIL_MISSING = "The e-mail address is missing."
+EMAIL_TOO_LONG = f"The e-mail address is longer than {MAX_EMAIL} characters."
 EMAIL_INVALID = "{email!r} is not a valid e-mail address."
 ROLE_UNKNOWN = "{role!r} is not a role; choose one of {roles}."
 EMAIL_REPEATED = "{email} is on line {first} already."
@@ -187,11 +192,15 @@ def _row_errors(line: int, cells: dict[str, str], first_line_of: dict[str, int])
         errors.append(RowError(line, NAME_MISSING))
     elif len(cells["name"]) > MAX_NAME:
         errors.append(RowError(line, NAME_TOO_LONG))
+    elif any(is_control(char) for char in cells["name"]):
+        errors.append(RowError(line, NAME_CONTROL))
     email = cells["email"].lower()
     # Required: the e-mail is how a person is recognised, so importing a file twice, or a
     # person the portal knows, never makes a second identity for them.
     if not email:
         errors.append(RowError(line, EMAIL_MISSING))
+    elif len(email) > MAX_EMAIL:
+        errors.append(RowError(line, EMAIL_TOO_LONG))
     else:
         try:
             validate_email(email)

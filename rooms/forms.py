@@ -10,6 +10,7 @@ from django.forms.utils import pretty_name
 from django.utils import timezone
 
 from portal import audit, timezones
+from portal.services import column_length
 from rooms import rules
 from rooms.models import MAX_ROOM_LIFETIME, Room
 from rooms.services import ROOM_FIELDS
@@ -204,7 +205,7 @@ def _described_by(name: str, *extra: str) -> dict:
 
 class RoomForm(forms.Form):
     title = forms.CharField(
-        max_length=200,
+        max_length=column_length(Room, "title"),
         error_messages={"required": rules.TITLE_REQUIRED},
         widget=forms.TextInput(attrs=_described_by("title")),
     )

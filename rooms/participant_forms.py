@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from identities.models import Identity
 from identities.services import NAME_REQUIRED
 from portal.ids import ModelIdsField
+from portal.services import column_length
 from rooms import csv_import
 from rooms.models import Role
 
@@ -48,8 +49,13 @@ class RoleField(forms.ChoiceField):
 class NewPersonForm(forms.Form):
     """One "new person" row; a blank row is skipped."""
 
-    display_name = forms.CharField(label="Name", max_length=200, required=False)
-    email = forms.EmailField(label="E-mail", required=False)
+    # The columns' limits: EmailField alone allows 320 characters, the column holds 254.
+    display_name = forms.CharField(
+        label="Name", max_length=column_length(Identity, "display_name"), required=False
+    )
+    email = forms.EmailField(
+        label="E-mail", max_length=column_length(Identity, "email"), required=False
+    )
 
     def clean(self):
         data = super().clean()

@@ -7,6 +7,7 @@ from django.db.models import Q, QuerySet
 from identities.models import Identity
 from portal.models import AuditEvent
 from portal.selectors import room_events
+from portal.services import search_text
 from rooms.models import Participant, Room
 
 SEARCH_LIMIT = 20
@@ -37,7 +38,7 @@ def addable_identities(
     exclude = [pk for pk in exclude if pk]
     if exclude:
         identities = identities.exclude(pk__in=exclude)
-    for word in query.split():
+    for word in search_text(query).split():
         identities = identities.filter(
             Q(display_name__icontains=word) | Q(email__icontains=word) | Q(raw_id__icontains=word)
         )

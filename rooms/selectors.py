@@ -26,6 +26,7 @@ from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
 from identities.models import Identity
+from portal.services import search_text
 from portal.sync import SyncState
 from rooms.models import MAX_ROOM_LIFETIME, Participant, Room
 
@@ -174,8 +175,9 @@ def _filtered(*, user, filters: RoomFilters, now: datetime) -> QuerySet[Room]:
     if not user.has_perm("rooms.view_room"):
         return Room.objects.none()
     rooms = live_rooms()
-    if filters.q:
-        rooms = rooms.filter(_matches(filters.q))
+    query = search_text(filters.q)
+    if query:
+        rooms = rooms.filter(_matches(query))
     if filters.state in WindowState.values:
         rooms = rooms.filter(_window_q(filters.state, now))
     if filters.sync == NEEDS_ATTENTION:

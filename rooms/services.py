@@ -11,7 +11,7 @@ from django.utils import timezone
 from identities.models import Identity
 from identities.services import NewPerson, identity_find_or_create
 from portal import audit
-from portal.services import Conflict, check_text, require
+from portal.services import Conflict, check_text, column_length, require
 from rooms import rules
 from rooms.models import Participant, Role, Room
 from rooms.sync import mark_room_dirty
@@ -54,7 +54,7 @@ def _clean_title(title: str) -> str:
     title = (title or "").strip()
     if not title:
         raise ValidationError({"title": rules.TITLE_REQUIRED})
-    return check_text(title, "title", "The title")
+    return check_text(title, "title", "The title", max_length=column_length(Room, "title"))
 
 
 def _clean_notes(notes: str) -> str:

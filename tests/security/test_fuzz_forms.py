@@ -83,8 +83,11 @@ def _counts():
 
 
 def _refused(response) -> bool:
-    """A form page answered again, with at least one error message shown."""
+    """A form page answered again, with at least one error message shown; or, for a NUL (which
+    the database cannot hold), the 400 page naming the field (portal.middleware)."""
     html = response.content.decode()
+    if response.status_code == 400:
+        return "contains invisible control characters" in html
     return response.status_code == 200 and 'class="errorlist' in html
 
 
