@@ -21,7 +21,14 @@ from portal.services import require
 from portal.sync import SyncState
 from rooms import services
 from rooms.models import Participant, Room
-from rooms.sync import REPEATABILITY_WINDOW, desired_state, mark_room_dirty, push_room
+from rooms.sync import (
+    REPEATABILITY_WINDOW,
+    desired_state,
+    lost_create_match,
+    mark_room_dirty,
+    push_room,
+    valid_from_held,
+)
 
 ROOM_FIELDS = ("valid_from", "valid_until", "pstn_dial_out_enabled")
 ALREADY_OWNED = "A portal room owns ACS room {acs_id} already."
@@ -30,6 +37,7 @@ ALREADY_OWNED = "A portal room owns ACS room {acs_id} already."
 GROUPS = (
     ("only_in_portal", "Only in the portal"),
     ("only_in_acs", "Only in ACS"),
+    ("lost_create", "Made by a lost create (a person must choose)"),
     ("field", "Field differences"),
     ("roster", "Roster differences"),
     ("pending", "Pending push (not drift)"),
@@ -38,11 +46,6 @@ GROUPS = (
 
 def _when(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def _to_second(value: datetime) -> datetime:
-    # ACS keeps times in 100 ns ticks and the portal in microseconds; what people set is seconds.
-    return value.astimezone(UTC).replace(microsecond=0)
 
 
 def _show(name: str, value) -> str:
@@ -91,6 +94,26 @@ class OnlyInAcs(Difference):
         return (
             f"ACS room {room.id}: no portal room owns it (valid {_when(room.valid_from)} to "
             f"{_when(room.valid_until)}, PSTN dial-out {pstn})."
+        )
+
+
+@dataclass(frozen=True)
+class MayBeLostCreate(Difference):
+    """An ACS room no portal room owns that a stopped room's lost create may have made."""
+
+    acs_room: acs.AcsRoom
+    rooms: tuple[Room, ...]
+    group: ClassVar[str] = "lost_create"
+
+    @property
+    def line(self) -> str:
+        room = self.acs_room
+        who = ", ".join(room_label(r) for r in self.rooms)
+        first = self.rooms[0].pk
+        return (
+            f"ACS room {room.id}: no portal room owns it; the lost create of {who} may have "
+            f"made it (valid {_when(room.valid_from)} to {_when(room.valid_until)}). If it is "
+            f"that room's, link it: manage.py reconcile --adopt {first} {room.id}."
         )
 
 
@@ -157,8 +180,11 @@ def room_differences(
         mine, theirs = getattr(room, name), getattr(acs_room, name)
         if name == "pstn_dial_out_enabled":
             same = bool(mine) == bool(theirs)
+        elif name == "valid_from":
+            # What the sync sends: the start with the room's fingerprint (rooms.sync).
+            same = valid_from_held(room, theirs)
         else:
-            same = _to_second(mine) == _to_second(theirs)
+            same = mine == theirs
         if not same:
             differences.append(FieldDifference(room=room, field=name, portal=mine, acs=theirs))
     for raw_id in sorted(portal_participants.keys() | acs_participants.keys()):
@@ -260,7 +286,7 @@ def _waiting_for_push(room: Room, difference: Difference) -> bool:
             return False
         if difference.field == "pstn_dial_out_enabled":
             return bool(last) == bool(difference.acs)
-        return _to_second(datetime.fromisoformat(last)) == _to_second(difference.acs)
+        return datetime.fromisoformat(last) == difference.acs
     if isinstance(difference, ParticipantDifference):
         return pushed.get("participants", {}).get(difference.raw_id) == difference.acs_role
     return False
@@ -281,6 +307,12 @@ def _unowned(acs_rooms: dict[str, acs.AcsRoom], now: datetime) -> list[Differenc
     owners = dict(
         Room.objects.filter(acs_id__in=list(acs_rooms)).values_list("acs_id", "deleted_at")
     )
+    # Rooms whose create got no answer: the ACS room it made is owned by no row yet.
+    lost = [
+        room
+        for room in Room.objects.filter(acs_id__isnull=True, create_first_sent__isnull=False)
+        if room.create_payload
+    ]
     # A create whose answer is still on its way leaves a room no row owns yet; within ACS's
     # replay window the retry will claim it, so it is pending, not an orphan to delete.
     awaiting_create = Room.objects.filter(
@@ -296,6 +328,27 @@ def _unowned(acs_rooms: dict[str, acs.AcsRoom], now: datetime) -> list[Differenc
                         reason="deleted in the portal; its removal from ACS is pending",
                     )
                 )
+            continue
+        claimants = tuple(
+            room
+            for room in lost
+            if lost_create_match(room.create_payload, room.create_first_sent, acs_room)
+        )
+        if claimants and all(
+            room.sync_state == SyncState.STOPPED and room.deleted_at is None for room in claimants
+        ):
+            # The sync stopped rather than guess whose it is: never an orphan to delete.
+            found.append(MayBeLostCreate(acs_room=acs_room, rooms=claimants))
+            continue
+        if claimants:
+            labels = ", ".join(room_label(room) for room in claimants)
+            found.append(
+                Pending(
+                    subject=f"ACS room {acs_id}",
+                    reason=f"the lost create of {labels} may have made it; its next push "
+                    "links it, or stops for a person if it cannot tell",
+                )
+            )
             continue
         if awaiting_create and now - acs_room.created_at < REPEATABILITY_WINDOW:
             found.append(
@@ -359,12 +412,13 @@ def _changes(differences: Iterable[Difference]) -> dict:
     return changes
 
 
-def fix_room(room: Room, differences: list[Difference], *, actor=None) -> str:
+def room_fix(*, actor, room: Room, differences: list[Difference]) -> str:
     """Make ACS match the portal for one drifted room, now; returns the resulting sync state.
 
     The push only sends what Room.acs_state says ACS lacks, so first that belief is set to what
     ACS really holds (or, for a room ACS lost, to "never created", so the push creates it anew).
     """
+    require(actor, "rooms.change_room", "repair rooms in ACS")
     if any(isinstance(d, OnlyInPortal) for d in differences):
         reset = {
             "acs_id": None,
@@ -399,8 +453,9 @@ def fix_room(room: Room, differences: list[Difference], *, actor=None) -> str:
     return state
 
 
-def delete_orphan(acs_room: acs.AcsRoom, *, actor=None, gateway=None) -> bool:
+def acs_orphan_delete(*, actor, acs_room: acs.AcsRoom, gateway=None) -> bool:
     """Delete a room no portal row owns from ACS; False if a row claimed it meanwhile."""
+    require(actor, "rooms.delete_room", "delete rooms only ACS holds")
     if Room.objects.filter(acs_id=acs_room.id).exists():
         return False
     gateway = gateway or acs.get_gateway()
@@ -545,7 +600,7 @@ def room_resync(*, actor, rooms: Iterable[Room], gateway=None) -> dict[int, list
     """Compare each room with ACS and make ACS match the portal where they differ.
 
     Returns, per room id, what was found and done, one sentence each (the admin's "Resync from
-    ACS" action shows them). Repairs go through fix_room(), which records the audit event, so
+    ACS" action shows them). Repairs go through room_fix(), which records the audit event, so
     the trail shows every difference with what ACS held before. Costs one get_room and one
     list_participants per room, not compare()'s listing of every room ACS holds.
     """
@@ -573,7 +628,7 @@ def room_resync(*, actor, rooms: Iterable[Room], gateway=None) -> dict[int, list
         lines = [difference.line.removeprefix(prefix) for difference in found]
         drift = [difference for difference in found if difference.drift]
         if drift:
-            state = fix_room(room, drift, actor=actor)
+            state = room_fix(actor=actor, room=room, differences=drift)
             if state == SyncState.SYNCED:
                 lines.append(RESYNC_FIXED)
             else:

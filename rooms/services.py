@@ -330,3 +330,71 @@ def room_retry_sync(*, actor, room: Room) -> None:
     with transaction.atomic():
         audit.record(action="portal.room.sync_requested", actor=actor, target=room, room_id=room.pk)
         mark_room_dirty(room.pk, reset_attempts=True)
+
+
+ADOPT_LINKED = "Room {room} is linked to ACS room {acs_id} already."
+ADOPT_OWNED = "ACS room {acs_id} belongs to portal room {owner} already."
+ADOPT_MISSING = "ACS has no room {acs_id} (or it has ended)."
+ADOPT_BUSY = "A sync worker is pushing this room right now; try again in a minute."
+ADOPT_UNREADABLE = "Could not read ACS room {acs_id} ({error}); nothing was changed."
+ADOPT_BAD_ID = "{acs_id!r} is not an ACS room id: those are digits only."
+
+
+def room_adopt_acs_room(*, actor, room: Room, acs_id: str) -> Room:
+    """Link a room whose create answer was lost to the ACS room a person says it made.
+
+    The sync adopts such a room by itself only when exactly one ACS room can be it; otherwise it
+    stops with the candidates in its error, and a person chooses here. What ACS holds is read
+    and recorded, and the push that follows sends what differs from the portal.
+    """
+    # Imported here: the room services otherwise never talk to ACS themselves.
+    from portal import acs
+    from portal import sync as machinery
+    from rooms.sync import acs_room_state
+
+    require(actor, "rooms.change_room", "link rooms to ACS rooms")
+    acs_id = str(acs_id or "").strip()
+    if not (acs_id.isascii() and acs_id.isdigit() and len(acs_id) <= 32):
+        raise ValidationError(ADOPT_BAD_ID.format(acs_id=acs_id[:40]))
+    current = Room.objects.filter(pk=room.pk, deleted_at__isnull=True).first()
+    if current is None:
+        raise ValidationError(ROOM_GONE)
+    if current.acs_id:
+        raise ValidationError(ADOPT_LINKED.format(room=current.pk, acs_id=current.acs_id))
+    owner = Room.objects.filter(acs_id=acs_id).values_list("pk", flat=True).first()
+    if owner is not None:
+        raise ValidationError(ADOPT_OWNED.format(acs_id=acs_id, owner=owner))
+    # Held like a push, so no worker creates or adopts a room for it meanwhile.
+    lease = machinery.Lease(Room, current.pk, machinery.new_worker_id())
+    if not machinery.claim(Room, current.pk, lease.worker):
+        raise ValidationError(ADOPT_BUSY)
+    try:
+        try:
+            held = acs_room_state(acs.get_gateway(), acs_id)
+        except acs.AcsNotFound:
+            raise ValidationError(ADOPT_MISSING.format(acs_id=acs_id)) from None
+        except acs.AcsError as exc:
+            raise ValidationError(ADOPT_UNREADABLE.format(acs_id=acs_id, error=exc)) from None
+        with transaction.atomic():
+            current = _locked_room(current)
+            if current.acs_id:
+                raise ValidationError(ADOPT_LINKED.format(room=current.pk, acs_id=current.acs_id))
+            owner = Room.objects.filter(acs_id=acs_id).values_list("pk", flat=True).first()
+            if owner is not None:
+                raise ValidationError(ADOPT_OWNED.format(acs_id=acs_id, owner=owner))
+            # update(): the sync's own fields; the mark below pushes what differs.
+            Room.objects.filter(pk=current.pk).update(
+                acs_id=acs_id, acs_state=held, create_payload={}
+            )
+            current.acs_id, current.acs_state = acs_id, held
+            audit.record(
+                action="portal.room.acs_room_adopted",
+                actor=actor,
+                target=current,
+                room_id=current.pk,
+                changes={"acs_id": {"before": None, "after": acs_id}},
+            )
+            mark_room_dirty(current.pk, reset_attempts=True)
+    finally:
+        lease.let_go()
+    return current

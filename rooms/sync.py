@@ -5,7 +5,7 @@ import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from portal import acs, audit
@@ -16,8 +16,30 @@ from rooms.models import Participant, Room
 log = logging.getLogger(__name__)
 
 # ACS replays a create with the same Repeatability-Request-ID for 5 minutes; keep a margin.
-REPEATABILITY_WINDOW = timedelta(minutes=4, seconds=30)
+REPEATABILITY_WINDOW = machinery.REPEATABILITY_WINDOW
 MAX_ROUNDS = 5
+# ACS's clock may be behind the portal's: the room a first send made can look a bit older.
+CLOCK_SKEW = timedelta(minutes=1)
+FINGERPRINTS = 999_999
+# How many candidate ids a stopped room's error names, at most.
+SHOWN_CANDIDATES = 20
+
+LOST_CREATE_UNSURE = (
+    "The answer to this room's create was lost, and ACS holds {count} room(s) that create may "
+    "have made but none that only it can have made: {ids}. None was linked, so as not to take "
+    "a room another portal room made. Link the right one with `manage.py reconcile --adopt "
+    "{pk} ACS_ID --actor USERNAME`; the others are then reported as only in ACS."
+)
+OWNED_ELSEWHERE = (
+    "ACS answered this room's create with ACS room {acs_id}, which portal room {owner} owns "
+    "already; it was not linked. Compare both rooms with `manage.py reconcile`."
+)
+
+
+class NeedsPerson(acs.AcsError):
+    """The push cannot go on without guessing which ACS room is whose: it stops for a person."""
+
+    transient = False
 
 
 def mark_room_dirty(pk: int, *, reset_attempts: bool = False) -> None:
@@ -28,6 +50,39 @@ def _iso(value) -> str:
     return value.astimezone(UTC).isoformat()
 
 
+def acs_valid_from(room: Room) -> datetime:
+    """The validFrom the portal gives the room in ACS: its start, fingerprinted with its id.
+
+    ACS rooms carry no free-form data, but ACS keeps the sub-second part of the times a client
+    sends. The microsecond is the room's pk % 999,999 + 1, so the ACS room a lost create made is
+    told from another portal room's with the same window (room_duplicate copies it exactly).
+    Never earlier than the portal's start: the room opens less than a second later, and a full
+    180-day window stays within ACS's limit. desired_state(), the create, the PATCH and
+    reconcile all take validFrom from here, so none of them sees a difference the others do not.
+    """
+    start = room.valid_from.astimezone(UTC)
+    marked = start.replace(microsecond=room.pk % FINGERPRINTS + 1)
+    if marked < start:
+        marked += timedelta(seconds=1)
+    if marked > room.valid_until:  # a window shorter than a second stays a window
+        marked -= timedelta(seconds=1)
+    return marked
+
+
+def valid_from_held(room: Room, held) -> bool:
+    """Whether a validFrom ACS holds (a datetime or acs_state's ISO text) is the room's.
+
+    That is the fingerprinted start, or exactly the portal's start: rooms pushed before
+    fingerprints, and rooms imported from ACS, hold that, and moving them would change nothing
+    anyone can see; a lost create always sent a fingerprint.
+    """
+    if not held:
+        return False
+    if isinstance(held, str):
+        held = datetime.fromisoformat(held)
+    return held in (acs_valid_from(room), room.valid_from)
+
+
 def desired_state(room: Room) -> dict:
     """What ACS should hold for this room, in the shape kept in Room.acs_state."""
     participants = dict(
@@ -35,15 +90,18 @@ def desired_state(room: Room) -> dict:
             room=room, identity__raw_id__isnull=False, identity__deleted_at__isnull=True
         ).values_list("identity__raw_id", "role")
     )
+    held = (room.acs_state or {}).get("valid_from")
     return {
-        "valid_from": _iso(room.valid_from),
+        # What ACS holds already when that is the room's start (pushed before fingerprints, or
+        # imported), so such rooms cost no PATCH; else the fingerprinted start.
+        "valid_from": held if valid_from_held(room, held) else _iso(acs_valid_from(room)),
         "valid_until": _iso(room.valid_until),
         "pstn_dial_out_enabled": room.pstn_dial_out_enabled,
         "participants": participants,
     }
 
 
-def _ensure_identities(room: Room) -> int:
+def _ensure_identities(room: Room, lease: machinery.Lease) -> int:
     """Participants whose ACS user does not exist yet get it now; returns how many still lack it."""
     from identities.sync import push_identity
 
@@ -51,8 +109,11 @@ def _ensure_identities(room: Room) -> int:
         room=room, identity__raw_id__isnull=True, identity__deleted_at__isnull=True
     ).values_list("identity_id", flat=True)
     for identity_id in list(missing):
+        # Each is an ACS call of its own: the room stays held through all of them.
+        lease.renew()
         push_identity(identity_id)
-    return missing.count()
+    # A fresh count: the one list() cached would still count those just created.
+    return missing.all().count()
 
 
 class _Recorder:
@@ -92,13 +153,18 @@ def push_room(pk: int, *, worker: str | None = None) -> str:
     worker = worker or machinery.new_worker_id()
     if not machinery.claim(Room, pk, worker):
         return "busy"
+    lease = machinery.Lease(Room, pk, worker)
     for _ in range(MAX_ROUNDS):
         room = Room.objects.filter(pk=pk).first()
         if room is None:
             return "gone"
         generation = room.sync_generation
         try:
-            finished = _push_once(room, worker)
+            finished = _push_once(room, lease)
+        except machinery.LeaseLost:
+            # Held past the lease and taken by another worker: that one pushes it now.
+            log.warning("Room %s was taken by another worker during a push; this one stops.", pk)
+            return "lost"
         except acs.AcsError as exc:
             return machinery.fail(Room, "room", room, worker, exc)
         except Exception as exc:  # a bug must not leave the room claimed until the lease ends
@@ -113,16 +179,17 @@ def push_room(pk: int, *, worker: str | None = None) -> str:
             return "busy"
     # Still changing after every round: let go of the room, so the queued task can take it now
     # instead of finding it held until the lease runs out.
-    Room.objects.filter(pk=pk, claimed_by=worker).update(claimed_by="", claimed_until=None)
+    lease.let_go()
     machinery.enqueue_now("room", pk)
     return SyncState.PENDING
 
 
-def _push_once(room: Room, worker: str) -> str:
+def _push_once(room: Room, lease: machinery.Lease) -> str:
     record = _Recorder(room)
-    gateway = acs.get_gateway()
+    # Every ACS call renews the lease first: a push may outlast one lease.
+    gateway = lease.guard(acs.get_gateway())
     if room.deleted_at is not None:
-        acs_id = room.acs_id or _made_by_lost_create(room, gateway, record)
+        acs_id = room.acs_id or _made_by_lost_create(room, lease, gateway, record)
         if acs_id:
             # Already gone from ACS is fine: deleting is idempotent.
             with contextlib.suppress(acs.AcsNotFound):
@@ -133,13 +200,15 @@ def _push_once(room: Room, worker: str) -> str:
                 target=room,
                 room_id=room.pk,
             )
-            Room.objects.filter(pk=room.pk, claimed_by=worker).delete()
+            deleted, _ = Room.objects.filter(pk=room.pk, claimed_by=lease.worker).delete()
+            if not deleted:
+                raise machinery.LeaseLost(f"Room {room.pk} is no longer held by {lease.worker}")
         return "deleted"
 
-    missing = _ensure_identities(room)
+    missing = _ensure_identities(room, lease)
     desired = desired_state(room)
     if not room.acs_id:
-        _create(room, desired, gateway, record)
+        _create(room, desired, lease, gateway, record)
         # ACS holds what the first create asked for; the portal may have changed since, so the
         # rest of this push sends the difference.
         room.refresh_from_db()
@@ -153,7 +222,7 @@ def _push_once(room: Room, worker: str) -> str:
         if fields:
             gateway.update_room(
                 room.acs_id,
-                valid_from=room.valid_from if "valid_from" in fields else None,
+                valid_from=acs_valid_from(room) if "valid_from" in fields else None,
                 valid_until=room.valid_until if "valid_until" in fields else None,
                 pstn_dial_out_enabled=(
                     room.pstn_dial_out_enabled if "pstn_dial_out_enabled" in fields else None
@@ -161,7 +230,7 @@ def _push_once(room: Room, worker: str) -> str:
                 on_attempt=record,
             )
             held = {**held, **fields}
-            Room.objects.filter(pk=room.pk).update(acs_state=held)
+            lease.write(acs_state=held)
         held_participants = held.get("participants", {})
         upserts = {
             raw_id: role
@@ -173,14 +242,12 @@ def _push_once(room: Room, worker: str) -> str:
             gateway.update_participants(
                 room.acs_id, upserts=upserts, removals=removals, on_attempt=record
             )
-            Room.objects.filter(pk=room.pk).update(
-                acs_state={**held, "participants": desired["participants"]}
-            )
+            lease.write(acs_state={**held, "participants": desired["participants"]})
     except acs.AcsNotFound:
         if room.valid_until <= timezone.now():
             return "pushed"  # ACS dropped the expired room; nothing left to push
         # Deleted in ACS behind the portal's back: create it again, under a new id.
-        Room.objects.filter(pk=room.pk).update(
+        lease.write(
             acs_id=None,
             acs_state={},
             create_request_id=uuid.uuid4(),
@@ -195,7 +262,7 @@ def _push_once(room: Room, worker: str) -> str:
                 room_id=room.pk,
                 changes={"acs_id": {"before": room.acs_id, "after": None}},
             )
-        _create(room, desired, gateway, record)
+        _create(room, desired, lease, gateway, record)
     if missing:
         # Not synced while ACS lacks someone: failing keeps the room retried until their ACS
         # user exists, and the retry sends them.
@@ -205,7 +272,7 @@ def _push_once(room: Room, worker: str) -> str:
     return "pushed"
 
 
-def _create(room: Room, desired: dict, gateway, record) -> None:
+def _create(room: Room, desired: dict, lease: machinery.Lease, gateway, record) -> None:
     """Create the room in ACS; a retry resends the first request exactly, so it never makes two.
 
     ACS answers a replayed Repeatability-Request-ID with the room it made the first time, but
@@ -217,18 +284,18 @@ def _create(room: Room, desired: dict, gateway, record) -> None:
     if room.create_first_sent is None or not sent:
         sent = desired
         room.create_first_sent = now
-        Room.objects.filter(pk=room.pk).update(create_first_sent=now, create_payload=sent)
+        lease.write(create_first_sent=now, create_payload=sent)
     elif now - room.create_first_sent > REPEATABILITY_WINDOW:
         # ACS no longer remembers the first try, so a replay could make a second room. Adopt the
-        # room the lost answer made, if there is one, before creating anew.
+        # room the lost answer made, if ACS holds one only it can have made, before creating anew.
         adopted = _find_orphan(room, sent, gateway, record)
         if adopted is not None:
-            _adopted(room, adopted, gateway, record)
+            _adopt(room, adopted, lease, gateway, record)
             return
         sent = desired
         room.create_request_id = uuid.uuid4()
         room.create_first_sent = now
-        Room.objects.filter(pk=room.pk).update(
+        lease.write(
             create_request_id=room.create_request_id, create_first_sent=now, create_payload=sent
         )
     created = gateway.create_room(
@@ -241,48 +308,114 @@ def _create(room: Room, desired: dict, gateway, record) -> None:
         repeatability_first_sent=room.create_first_sent,
         on_attempt=record,
     )
-    Room.objects.filter(pk=room.pk).update(acs_id=created.id, acs_state=sent, create_payload={})
+    _link(room, lease, created.id, sent)
 
 
-def _made_by_lost_create(room: Room, gateway, record) -> str | None:
+def _link(room: Room, lease: machinery.Lease, acs_id: str, held: dict) -> None:
+    """Record that the room is ACS room `acs_id`, holding `held`, unless another row owns it."""
+    owner = Room.objects.filter(acs_id=acs_id).exclude(pk=room.pk).values_list("pk", flat=True)
+    if owner:
+        raise NeedsPerson(
+            OWNED_ELSEWHERE.format(acs_id=acs_id, owner=owner[0]), code="AcsRoomOwned"
+        )
+    try:
+        with transaction.atomic():
+            lease.write(acs_id=acs_id, acs_state=held, create_payload={})
+    except IntegrityError:  # linked by another row since the check
+        owner = Room.objects.filter(acs_id=acs_id).values_list("pk", flat=True)
+        raise NeedsPerson(
+            OWNED_ELSEWHERE.format(acs_id=acs_id, owner=owner[0] if owner else "?"),
+            code="AcsRoomOwned",
+        ) from None
+    room.acs_id = acs_id
+
+
+def _made_by_lost_create(room: Room, lease: machinery.Lease, gateway, record) -> str | None:
     """The ACS room a create whose answer never came may have made (for a deleted room)."""
     if room.create_first_sent is None or not room.create_payload:
         return None
-    if timezone.now() - room.create_first_sent <= REPEATABILITY_WINDOW:
-        try:
-            # The replay answers with the room the first request made (or makes it now).
-            _create(room, room.create_payload, gateway, record)
-        except acs.AcsInvalidRequest:
-            return None  # ACS refused the create: it made no room
-        return Room.objects.get(pk=room.pk).acs_id
-    orphan = _find_orphan(room, room.create_payload, gateway, record)
+    try:
+        if timezone.now() - room.create_first_sent <= REPEATABILITY_WINDOW:
+            try:
+                # The replay answers with the room the first request made (or makes it now).
+                _create(room, room.create_payload, lease, gateway, record)
+            except acs.AcsInvalidRequest:
+                return None  # ACS refused the create: it made no room
+            return Room.objects.get(pk=room.pk).acs_id
+        orphan = _find_orphan(room, room.create_payload, gateway, record)
+    except NeedsPerson as exc:
+        # Deleting a room another portal room may own would be worse than leaving one behind:
+        # the row goes, and reconcile shows what is left for a person to delete.
+        with transaction.atomic():
+            audit.record(
+                action="acs.room.orphan_suspected",
+                target=room,
+                room_id=room.pk,
+                acs_outcome={"error": exc.message},
+            )
+        return None
     return orphan.id if orphan is not None else None
 
 
-def _find_orphan(room: Room, sent: dict, gateway, record):
+def lost_create_match(sent: dict, first_sent: datetime, candidate: acs.AcsRoom) -> str | None:
+    """How an ACS room relates to a create sent with `sent` first at `first_sent`.
+
+    "exact": it holds exactly what was sent, fingerprinted validFrom included, and was made
+    after the first send; "maybe": same validFrom, but something else differs, so it may be that
+    create's room changed since, or another's; None: not that create's room.
+    """
+    if candidate.valid_from != datetime.fromisoformat(sent["valid_from"]):
+        return None
+    if (
+        candidate.valid_until == datetime.fromisoformat(sent["valid_until"])
+        and candidate.pstn_dial_out_enabled == bool(sent["pstn_dial_out_enabled"])
+        and candidate.created_at >= first_sent - CLOCK_SKEW
+    ):
+        return "exact"
+    return "maybe"
+
+
+def _find_orphan(room: Room, sent: dict, gateway, record) -> acs.AcsRoom | None:
+    """The ACS room this room's lost create made: only when exactly one room can be it.
+
+    None when no ACS room can be it (create anew); NeedsPerson when more than one can, or the
+    only one does not match exactly: guessing could take a room another portal room made.
+    """
     owned = set(Room.objects.exclude(acs_id=None).values_list("acs_id", flat=True))
-    valid_from = datetime.fromisoformat(sent["valid_from"])
-    valid_until = datetime.fromisoformat(sent["valid_until"])
+    found = []
     for candidate in gateway.list_rooms(on_attempt=record):
-        if (
-            candidate.id not in owned
-            and candidate.valid_from == valid_from
-            and candidate.valid_until == valid_until
-            and candidate.created_at >= room.create_first_sent - timedelta(minutes=1)
-        ):
-            return candidate
-    return None
+        if candidate.id in owned:
+            continue
+        match = lost_create_match(sent, room.create_first_sent, candidate)
+        if match is not None:
+            found.append((candidate, match))
+    if not found:
+        return None
+    if len(found) == 1 and found[0][1] == "exact":
+        return found[0][0]
+    ids = sorted(candidate.id for candidate, _ in found)
+    shown = ", ".join(ids[:SHOWN_CANDIDATES]) + (" and more" if len(ids) > SHOWN_CANDIDATES else "")
+    raise NeedsPerson(
+        LOST_CREATE_UNSURE.format(count=len(ids), ids=shown, pk=room.pk),
+        code="LostCreateUnsure",
+    )
 
 
-def _adopted(room: Room, candidate, gateway, record) -> None:
-    # What ACS really holds: the orphan was made by the first request, not from today's room.
-    held = {
-        "valid_from": _iso(candidate.valid_from),
-        "valid_until": _iso(candidate.valid_until),
-        "pstn_dial_out_enabled": candidate.pstn_dial_out_enabled,
-        "participants": gateway.list_participants(candidate.id, on_attempt=record),
+def acs_room_state(gateway, acs_id: str, *, on_attempt=None, acs_room=None) -> dict:
+    """What ACS holds for one room, in Room.acs_state's shape (a get_room and a roster read)."""
+    acs_room = acs_room or gateway.get_room(acs_id, on_attempt=on_attempt)
+    return {
+        "valid_from": _iso(acs_room.valid_from),
+        "valid_until": _iso(acs_room.valid_until),
+        "pstn_dial_out_enabled": acs_room.pstn_dial_out_enabled,
+        "participants": gateway.list_participants(acs_id, on_attempt=on_attempt),
     }
-    Room.objects.filter(pk=room.pk).update(acs_id=candidate.id, acs_state=held, create_payload={})
+
+
+def _adopt(room: Room, candidate, lease: machinery.Lease, gateway, record) -> None:
+    # What ACS really holds: the orphan was made by the first request, not from today's room.
+    held = acs_room_state(gateway, candidate.id, on_attempt=record, acs_room=candidate)
+    _link(room, lease, candidate.id, held)
     with transaction.atomic():
         audit.record(
             action="acs.room.adopted",

@@ -20,6 +20,7 @@ from portal import acs
 from portal import sync as machinery
 from portal.sync import SyncState
 from rooms.models import Participant, Room
+from rooms.sync import acs_valid_from
 from tests.conftest import run_tasks
 
 READY = "READY"
@@ -273,7 +274,8 @@ def portal_rooms() -> dict[str, dict]:
         )
         assert room.acs_id not in shown, f"two portal rooms name ACS room {room.acs_id}"
         shown[room.acs_id] = {
-            "valid_from": room.valid_from,
+            # As the sync sends it: the start, fingerprinted with the room's id.
+            "valid_from": acs_valid_from(room),
             "valid_until": room.valid_until,
             "pstn_dial_out_enabled": room.pstn_dial_out_enabled,
             "participants": roster,

@@ -15,7 +15,7 @@ from portal.models import AuditEvent
 from portal.sync import SyncState
 from rooms import reconcile, services
 from rooms.models import Role, Room
-from rooms.sync import desired_state
+from rooms.sync import acs_valid_from, desired_state
 from tests.conftest import run_tasks
 
 pytestmark = pytest.mark.django_db
@@ -36,8 +36,11 @@ def _lines(output: str) -> list[str]:
 
 
 @pytest.fixture
-def pushed(emulator, scheduler, django_capture_on_commit_callbacks):
-    """Make a room through the services and push it to ACS, as the worker would."""
+def pushed(emulator, scheduler, superuser, django_capture_on_commit_callbacks):
+    """Make a room through the services and push it to ACS, as the worker would.
+
+    The superuser is who `reconcile --fix` repairs as when no --actor is named.
+    """
 
     def make(title: str, people=(), hours: int = 2) -> Room:
         start = timezone.now() + timedelta(hours=1)
@@ -71,8 +74,9 @@ def _raw_id(email: str) -> str:
 def _assert_acs_matches_portal(room: Room) -> None:
     room.refresh_from_db()
     held = _gateway().get_room(room.acs_id)
-    assert held.valid_from.replace(microsecond=0) == room.valid_from.replace(microsecond=0)
-    assert held.valid_until.replace(microsecond=0) == room.valid_until.replace(microsecond=0)
+    # Exactly what the sync sends: the start fingerprinted with the room's id, the end as is.
+    assert held.valid_from == acs_valid_from(room)
+    assert held.valid_until == room.valid_until
     assert held.pstn_dial_out_enabled == room.pstn_dial_out_enabled
     assert _gateway().list_participants(room.acs_id) == desired_state(room)["participants"]
 
@@ -369,3 +373,36 @@ def test_acs_changed_behind_the_portal_is_drift_even_while_a_push_is_queued(push
     code, out, _ = _reconcile()
     assert code == 1
     assert any("valid_until is" in line for line in _lines(out))
+
+
+# ------------------------------------------------------------------ repairs check their actor
+
+
+def test_the_repairs_refuse_an_actor_without_the_permission_and_change_nothing(drifted, auditor):
+    from django.core.exceptions import PermissionDenied
+
+    differences = reconcile.compare()
+    lost = reconcile.by_room(differences)[drifted["lost"].pk]
+    [orphan] = [d for d in differences if isinstance(d, reconcile.OnlyInAcs)]
+    for actor in (auditor, None):
+        with pytest.raises(PermissionDenied, match="rooms.change_room"):
+            reconcile.room_fix(actor=actor, room=drifted["lost"], differences=lost)
+        with pytest.raises(PermissionDenied, match="rooms.delete_room"):
+            reconcile.acs_orphan_delete(actor=actor, acs_room=orphan.acs_room)
+    assert _gateway().get_room(drifted["foreign"].id)
+    assert Room.objects.get(pk=drifted["lost"].pk).acs_id == drifted["lost"].acs_id
+    assert not AuditEvent.objects.filter(action__startswith="portal.reconcile.").exists()
+
+
+def test_fix_as_a_user_without_the_permission_is_refused_before_anything_changes(drifted, auditor):
+    with pytest.raises(CommandError, match="rooms.change_room"):
+        call_command("reconcile", "--fix", "--as", auditor.username, stdout=io.StringIO())
+    assert _gateway().get_room(drifted["foreign"].id)
+    assert len(reconcile.compare()) == 4
+
+
+def test_fix_records_each_repair_as_the_user_it_ran_as(drifted, role_admin, superuser):
+    assert _reconcile("--fix", "--as", role_admin.username)[0] == 0
+    repairs = AuditEvent.objects.filter(action__startswith="portal.reconcile.")
+    assert repairs.count() == 4
+    assert set(repairs.values_list("actor_label", flat=True)) == {role_admin.username}

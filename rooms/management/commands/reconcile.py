@@ -6,9 +6,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
 from portal import acs
+from portal.ids import parse_id
+from portal.services import require
 from portal.sync import SyncState
-from rooms import reconcile
+from rooms import reconcile, services
 from rooms.management import find_actor
+from rooms.models import Room
 
 
 class ProgressBar:
@@ -42,7 +45,9 @@ class ProgressBar:
 class Command(BaseCommand):
     help = (
         "Compare the portal's rooms with ACS and print every difference; exit 1 if drift "
-        "remains. --fix makes ACS match the portal; --import adopts rooms only ACS holds."
+        "remains. --fix makes ACS match the portal; --import adopts rooms only ACS holds; "
+        "--adopt ROOM ACS_ID links a room whose create answer was lost to its ACS room. "
+        "Every repair is made as --actor (default: the first superuser), with their permissions."
     )
 
     def add_arguments(self, parser):
@@ -54,14 +59,22 @@ class Command(BaseCommand):
         parser.add_argument(
             "--import",
             action="store_true",
-            dest="adopt",
+            dest="import_rooms",
             help="Adopt rooms only ACS holds as portal rooms (instead of deleting them).",
         )
         parser.add_argument(
+            "--adopt",
+            nargs=2,
+            metavar=("ROOM", "ACS_ID"),
+            help="Link portal room ROOM, whose create answer was lost, to ACS room ACS_ID "
+            "(the candidates are in its sync error), then push it. Compares nothing else.",
+        )
+        parser.add_argument(
             "--actor",
+            "--as",
             metavar="USERNAME",
-            help="Who the repairs are recorded as (and who owns imported rooms); "
-            "default: the system for repairs, the first superuser for imports.",
+            help="Who repairs (their permissions apply; the history names them) and owns "
+            "imported rooms; default: the first active superuser.",
         )
         parser.add_argument(
             "--progress",
@@ -69,9 +82,25 @@ class Command(BaseCommand):
             help="Show the progress bar even when stderr is not a terminal.",
         )
 
-    def handle(self, *args, fix: bool, adopt: bool, actor: str | None, progress: bool, **opts):
-        actor_user = find_actor(actor) if actor else None
-        importer = (actor_user or find_actor(None)) if adopt else None
+    def handle(
+        self,
+        *args,
+        fix: bool,
+        import_rooms: bool,
+        adopt: list[str] | None,
+        actor: str | None,
+        progress: bool,
+        **opts,
+    ):
+        if adopt:
+            self._adopt(*adopt, find_actor(actor))
+            return
+        # Looked up (and their permissions checked) before ACS is read: a refused actor learns
+        # it at once, not after a long comparison.
+        actor_user = find_actor(actor) if fix or import_rooms else None
+        if fix:
+            _require(actor_user, "rooms.change_room", "repair rooms in ACS")
+            _require(actor_user, "rooms.delete_room", "delete rooms only ACS holds")
         bar = ProgressBar(self.stderr, enabled=progress or self.stderr.isatty())
         try:
             differences = reconcile.compare(progress=bar.update)
@@ -91,13 +120,15 @@ class Command(BaseCommand):
                 if self._fix(room_differences, actor_user):
                     remaining -= len(room_differences)
         for orphan in (d for d in drift if isinstance(d, reconcile.OnlyInAcs)):
-            if adopt:
-                remaining -= self._import(orphan.acs_room, importer)
+            if import_rooms:
+                remaining -= self._import(orphan.acs_room, actor_user)
             elif fix:
                 remaining -= self._delete(orphan.acs_room, actor_user)
 
         if remaining:
-            hint = "" if fix or adopt else " Run again with --fix (and --import) to repair it."
+            hint = " Run again with --fix (and --import) to repair it."
+            if fix or import_rooms:
+                hint = ""
             self.stdout.write(f"Drift remains: {_count(remaining, 'difference')}.{hint}")
             sys.exit(1)
         self.stdout.write(f"Repaired all drift ({_count(len(drift), 'difference')}).")
@@ -113,7 +144,7 @@ class Command(BaseCommand):
     def _fix(self, differences: list[reconcile.Difference], actor) -> bool:
         room = differences[0].room
         label = reconcile.room_label(room)
-        state = reconcile.fix_room(room, differences, actor=actor)
+        state = reconcile.room_fix(actor=actor, room=room, differences=differences)
         if state == SyncState.SYNCED:
             self.stdout.write(f"Fixed {label}: ACS now matches the portal.")
             return True
@@ -128,7 +159,7 @@ class Command(BaseCommand):
 
     def _delete(self, acs_room: acs.AcsRoom, actor) -> bool:
         try:
-            deleted = reconcile.delete_orphan(acs_room, actor=actor)
+            deleted = reconcile.acs_orphan_delete(actor=actor, acs_room=acs_room)
         except acs.AcsError as exc:
             self.stderr.write(f"Could not delete ACS room {acs_room.id}: {exc}.")
             return False
@@ -148,6 +179,29 @@ class Command(BaseCommand):
         people = _count(room.participants.count(), "participant")
         self.stdout.write(f"Imported ACS room {acs_room.id} as room {room.pk} with {people}.")
         return True
+
+    def _adopt(self, room_id: str, acs_id: str, actor) -> None:
+        pk = parse_id(room_id)
+        room = Room.objects.filter(pk=pk, deleted_at__isnull=True).first() if pk else None
+        if room is None:
+            raise CommandError(f"There is no room {room_id!r} in the portal.")
+        try:
+            room = services.room_adopt_acs_room(actor=actor, room=room, acs_id=acs_id)
+        except PermissionDenied as exc:
+            raise CommandError(str(exc)) from exc
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from exc
+        self.stdout.write(
+            f"Linked {reconcile.room_label(room)} to ACS room {acs_id}; "
+            "the sync pushes whatever differs."
+        )
+
+
+def _require(actor, permission: str, what: str) -> None:
+    try:
+        require(actor, permission, what)
+    except PermissionDenied as exc:
+        raise CommandError(f"{exc} Name another user with --actor USERNAME.") from exc
 
 
 def _sync_error(room) -> str:
