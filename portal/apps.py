@@ -6,3 +6,9 @@ from django.apps import AppConfig
 class PortalConfig(AppConfig):
     name = "portal"
     verbose_name = "Portal"
+
+    def ready(self) -> None:
+        from portal import middleware
+
+        # A sign-in starts the session's age and idle clocks (portal.middleware).
+        middleware.connect_signals()

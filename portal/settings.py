@@ -73,6 +73,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # Before anything reads the request's text or the session: a NUL gets a 400 naming where.
     "portal.middleware.RefuseUnstorableInputMiddleware",
+    # Sessions end when too old or idle; signed-in responses are Cache-Control: private, no-store.
+    "portal.middleware.SignedInMiddleware",
     # Last: turns a sign-in refused by the lock-out into a 429 (portal.login.lockout_response).
     "axes.middleware.AxesMiddleware",
 ]
@@ -178,11 +180,19 @@ SESSION_COOKIE_SECURE = read_bool("SESSION_COOKIE_SECURE", _secure)
 CSRF_COOKIE_SECURE = read_bool("CSRF_COOKIE_SECURE", _secure)
 SECURE_HSTS_SECONDS = read_int("SECURE_HSTS_SECONDS", 31536000 if _secure else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
-SECURE_HSTS_PRELOAD = read_bool("SECURE_HSTS_PRELOAD", SECURE_HSTS_SECONDS > 0)
+# Preload is opt-in: once browsers ship the domain in their preload list, every subdomain is
+# HTTPS-only for months, and taking it out is slow. So check --deploy's W021 ("preload not set")
+# is silenced while it is off, on purpose; SECURE_HSTS_PRELOAD=true turns both on.
+SECURE_HSTS_PRELOAD = read_bool("SECURE_HSTS_PRELOAD", False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 if read_bool("SECURE_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# A sign-in lasts a working day at most and ends after half an hour without a request (NIST
+# SP 800-63B asks 12 h / 30 min at AAL2); portal.middleware.SignedInMiddleware enforces both.
+SESSION_COOKIE_AGE = read_int("SESSION_COOKIE_AGE", 8 * 3600, minimum=60)
+SESSION_IDLE_TIMEOUT = read_int("SESSION_IDLE_TIMEOUT", 30 * 60, minimum=0)
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
@@ -224,10 +234,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    # A 403 is one WARNING line naming the user, the path and the permission, not a traceback.
+    "filters": {"forbidden": {"()": "portal.middleware.ForbiddenWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {
         "handlers": ["console"],
         "level": read_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
     },
-    "loggers": {"azure": {"level": "WARNING"}},
+    "loggers": {"azure": {"level": "WARNING"}, "django.request": {"filters": ["forbidden"]}},
 }
