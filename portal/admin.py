@@ -4,6 +4,7 @@ import json
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.utils.html import format_html
 
@@ -51,8 +52,9 @@ class ServiceWritesMixin:
     """A ModelAdmin whose writes all go through services.
 
     The forms check the same rules first, so errors appear beside the fields. Should a service
-    still refuse (someone else changed the object meanwhile), the error is shown, the related
-    objects, the admin log and the "saved" message are skipped, and the form comes back.
+    still refuse (someone else changed the object meanwhile), the error is shown, what the request
+    wrote before is rolled back, the related objects, the admin log and the "saved" message are
+    skipped, and the form comes back.
     PermissionDenied is not caught: it becomes the 403 page, as everywhere else.
     """
 
@@ -62,6 +64,11 @@ class ServiceWritesMixin:
             return service(actor=request.user, **kwargs)
         except (ValidationError, Conflict) as exc:
             setattr(request, _REFUSED, True)
+            # An admin save is all or nothing: undo what earlier services of this request
+            # wrote (the room's fields before a refused inline row). The admin's add, change
+            # and delete views run in one transaction; its actions do not, one service each.
+            if transaction.get_connection().in_atomic_block:
+                transaction.set_rollback(True)
             self.message_user(request, service_error_text(exc), level=messages.ERROR)
             return None
 

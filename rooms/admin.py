@@ -120,6 +120,13 @@ class ParticipantInline(admin.TabularInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("identity")
 
+    def get_readonly_fields(self, request, obj=None):
+        # Only role admins choose roles: anyone else adds Attendees and sees roles read-only.
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not services.may_give_roles(request.user):
+            readonly.insert(0, "role")
+        return readonly
+
 
 @admin.register(Room)
 class RoomAdmin(CleanSearchMixin, ServiceWritesMixin, admin.ModelAdmin):
@@ -228,14 +235,13 @@ class RoomAdmin(CleanSearchMixin, ServiceWritesMixin, admin.ModelAdmin):
         for item in formset.forms:
             if item in formset.deleted_forms or not item.has_changed():
                 continue
+            role = item.cleaned_data.get("role", Role.ATTENDEE)
             if item.instance.pk:
                 if "role" in item.changed_data:
-                    roles[item.instance.pk] = item.cleaned_data["role"]
+                    roles[item.instance.pk] = role
             else:
                 entries.append(
-                    services.ParticipantEntry(
-                        person=item.cleaned_data["identity"], role=item.cleaned_data["role"]
-                    )
+                    services.ParticipantEntry(person=item.cleaned_data["identity"], role=role)
                 )
         if removed and self.call_service(
             request,
@@ -327,8 +333,12 @@ class ParticipantAdmin(CleanSearchMixin, ServiceWritesMixin, admin.ModelAdmin):
         return super().get_queryset(request).filter(room__deleted_at__isnull=True)
 
     def get_readonly_fields(self, request, obj=None):
-        # Who and where are fixed once added; only the role changes.
-        return ["added_at_shown", "updated_at_shown"] + (["room", "identity"] if obj else [])
+        # Who and where are fixed once added; only the role changes, and only role admins
+        # choose one: anyone else adds Attendees.
+        readonly = ["added_at_shown", "updated_at_shown"] + (["room", "identity"] if obj else [])
+        if not services.may_give_roles(request.user):
+            readonly.insert(0, "role")
+        return readonly
 
     def save_model(self, request, obj, form, change):
         if change:

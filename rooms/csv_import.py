@@ -44,6 +44,10 @@ EMAIL_MISSING = "The e-mail address is missing."
 EMAIL_TOO_LONG = f"The e-mail address is longer than {MAX_EMAIL} characters."
 EMAIL_INVALID = "{email!r} is not a valid e-mail address."
 ROLE_UNKNOWN = "{role!r} is not a role; choose one of {roles}."
+ROLE_NOT_YOURS = (
+    "You may not give the role {role}: it needs the permission “{permission}”. "
+    "Leave the role empty (Attendee) or ask a role admin to import the file."
+)
 EMAIL_REPEATED = "{email} is on line {first} already."
 ALREADY_IN_ROOM = "{person} is already in the room."
 
@@ -122,8 +126,9 @@ def _role(value: str) -> str | None:
     return {role.lower(): role for role in Role.values}.get(value.lower())
 
 
-def parse_participants_csv(data: bytes | str, *, room: Room) -> ImportPlan:
-    """Check every row of the file against the room; nothing is written."""
+def parse_participants_csv(data: bytes | str, *, room: Room, actor) -> ImportPlan:
+    """Check every row of the file against the room and what the actor may do; nothing is
+    written."""
     plan = ImportPlan()
     text = _text(data)
     if text is None or "\x00" in text:
@@ -168,7 +173,7 @@ def parse_participants_csv(data: bytes | str, *, room: Room) -> ImportPlan:
             )
             continue
         cells = _cells(record, positions)
-        row_errors = _row_errors(line, cells, first_line_of)
+        row_errors = _row_errors(line, cells, first_line_of, services.may_give_roles(actor))
         plan.errors += row_errors
         if not row_errors:
             email = cells["email"].lower()
@@ -186,7 +191,9 @@ def _cells(record: list[str], positions: dict[str, int]) -> dict[str, str]:
     return cells
 
 
-def _row_errors(line: int, cells: dict[str, str], first_line_of: dict[str, int]) -> list[RowError]:
+def _row_errors(
+    line: int, cells: dict[str, str], first_line_of: dict[str, int], may_give_roles: bool
+) -> list[RowError]:
     errors = []
     if not cells["name"]:
         errors.append(RowError(line, NAME_MISSING))
@@ -213,9 +220,13 @@ def _row_errors(line: int, cells: dict[str, str], first_line_of: dict[str, int])
                 )
             else:
                 first_line_of[email] = line
-    if _role(cells["role"]) is None:
+    role = _role(cells["role"])
+    if role is None:
         roles = ", ".join(Role.values)
         errors.append(RowError(line, ROLE_UNKNOWN.format(role=cells["role"], roles=roles)))
+    elif role != Role.ATTENDEE and not may_give_roles:
+        permission = services.GIVE_ROLES[0]
+        errors.append(RowError(line, ROLE_NOT_YOURS.format(role=role, permission=permission)))
     return errors
 
 

@@ -181,9 +181,14 @@ def room_duplicate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         if duplicate.valid_from != room.valid_from
         else ""
     )
+    roles_note = (
+        " Everyone in the copy is an Attendee: only role admins give other roles."
+        if count and not services.may_give_roles(request.user)
+        else ""
+    )
     messages.success(
         request,
-        f"Copied “{room.title}” with {_participants(count)}.{moved_note} "
+        f"Copied “{room.title}” with {_participants(count)}.{moved_note}{roles_note} "
         "Adjust the copy's window, then save.",
     )
     return redirect("rooms:edit", pk=duplicate.pk)

@@ -92,8 +92,8 @@ def _action(client, url: str, action: str, objects) -> object:
 
 
 @pytest.fixture
-def some_of_everything(scheduler):
-    room = _room(scheduler, people=[("Ada Lovelace", "ada@example.com", Role.PRESENTER)])
+def some_of_everything(role_admin):
+    room = _room(role_admin, people=[("Ada Lovelace", "ada@example.com", Role.PRESENTER)])
     return room
 
 
@@ -537,3 +537,27 @@ def test_an_auditor_can_add_change_or_delete_nothing(client, auditor, some_of_ev
     listing = client.get(ROOM_LIST).text
     assert "retry_sync" not in listing
     assert "resync_from_acs" not in listing
+
+
+def test_an_admin_save_refused_in_an_inline_row_saves_nothing_of_the_room(client, role_admin):
+    room = _room(role_admin)
+    gone = Identity.objects.create(display_name="Gone", email="gone@example.com")
+    gone.deleted_at = timezone.now()
+    gone.save(update_fields=["deleted_at"])
+    data = _room_form(room, title="Renamed")
+    data.update(
+        {
+            "participants-TOTAL_FORMS": "1",
+            "participants-0-identity": str(gone.pk),
+            "participants-0-role": Role.ATTENDEE,
+            "participants-0-room": str(room.pk),
+        }
+    )
+    events = AuditEvent.objects.count()
+    url = reverse("admin:rooms_room_change", args=[room.pk])
+    response = _login(client, role_admin).post(url, data, follow=True)
+    assert "has been deleted" in response.content.decode()
+    room.refresh_from_db()
+    assert (room.title, room.version) == ("Board meeting", 1)
+    assert AuditEvent.objects.count() == events
+    assert not room.participants.exists()

@@ -17,9 +17,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def room(emulator, scheduler, django_capture_on_commit_callbacks) -> Room:
+def room(emulator, role_admin, django_capture_on_commit_callbacks) -> Room:
     with django_capture_on_commit_callbacks(execute=True):
-        room = town_hall(scheduler, [("Olga Owner", "olga@example.com")])
+        room = town_hall(role_admin, [("Olga Owner", "olga@example.com")])
     run_tasks()
     room.refresh_from_db()
     return room
@@ -51,11 +51,11 @@ def _nothing_added(room: Room) -> None:
 
 
 def test_a_good_file_adds_everyone_in_one_participants_patch(
-    tmp_path, room, scheduler, emulator, django_capture_on_commit_callbacks
+    tmp_path, room, role_admin, emulator, django_capture_on_commit_callbacks
 ):
     before = emulator.requests()["counts"].get("Participants_Update", 0)
     with django_capture_on_commit_callbacks(execute=True):
-        code, out, err = _import(tmp_path, room, GOOD_CSV, "--actor", scheduler.username)
+        code, out, err = _import(tmp_path, room, GOOD_CSV, "--actor", role_admin.username)
     run_tasks()
     assert (code, err) == (0, "")
     assert out == "Added 3 participants to Town hall.\n"
@@ -70,12 +70,12 @@ def test_a_good_file_adds_everyone_in_one_participants_patch(
     assert sorted(held.values()) == ["Attendee", "Attendee", "Consumer", "Presenter"]
 
 
-def test_the_room_can_be_named_by_its_acs_id(tmp_path, room, scheduler):
+def test_the_room_can_be_named_by_its_acs_id(tmp_path, room, role_admin):
     path = tmp_path / "people.csv"
     path.write_text(GOOD_CSV)
     out = io.StringIO()
     call_command(
-        "import_participants", room.acs_id, str(path), "--actor", scheduler.username, stdout=out
+        "import_participants", room.acs_id, str(path), "--actor", role_admin.username, stdout=out
     )
     assert out.getvalue() == "Added 3 participants to Town hall.\n"
 
@@ -140,12 +140,12 @@ def test_a_file_without_a_role_column_adds_attendees(tmp_path, room):
     assert Identity.objects.get(email="ada@example.com").display_name == "Ada Lovelace"
 
 
-def test_someone_the_portal_knows_is_added_as_that_identity(tmp_path, room, scheduler):
+def test_someone_the_portal_knows_is_added_as_that_identity(tmp_path, room, role_admin):
     known = Identity.objects.create(display_name="Ada L.", email="ada@example.com")
-    plan = csv_import.parse_participants_csv(GOOD_CSV, room=room)
+    plan = csv_import.parse_participants_csv(GOOD_CSV, room=room, actor=role_admin)
     assert plan.ok
     assert [row.identity for row in plan.rows] == [known, None, None]
-    csv_import.apply_plan(actor=scheduler, room=room, plan=plan)
+    csv_import.apply_plan(actor=role_admin, room=room, plan=plan)
     assert Participant.objects.get(room=room, identity=known).role == Role.PRESENTER
 
 
@@ -231,3 +231,23 @@ def test_an_unknown_room_is_refused(tmp_path, emulator, superuser, room_ref):
     path.write_text(GOOD_CSV)
     with pytest.raises(CommandError, match=f"There is no room '{room_ref}'"):
         call_command("import_participants", room_ref, str(path), stdout=io.StringIO())
+
+
+def test_a_scheduler_cannot_give_roles_by_file_and_nothing_is_added(tmp_path, room, scheduler):
+    code, _, err = _import(tmp_path, room, GOOD_CSV, "--actor", scheduler.username)
+    assert code == 1
+    assert "You may not give the role Presenter" in err
+    assert "rooms.change_participant" in err
+    _nothing_added(room)
+
+
+def test_a_scheduler_may_import_attendees(tmp_path, room, scheduler):
+    code, _, err = _import(
+        tmp_path,
+        room,
+        "name,email,role\nAda,ada@example.com,\nAlan,alan@example.com,attendee\n",
+        "--actor",
+        scheduler.username,
+    )
+    assert (code, err) == (0, "")
+    assert _roster(room)["ada@example.com"] == _roster(room)["alan@example.com"] == "Attendee"

@@ -36,7 +36,7 @@ def _lines(output: str) -> list[str]:
 
 
 @pytest.fixture
-def pushed(emulator, scheduler, superuser, django_capture_on_commit_callbacks):
+def pushed(emulator, role_admin, superuser, django_capture_on_commit_callbacks):
     """Make a room through the services and push it to ACS, as the worker would.
 
     The superuser is who `reconcile --fix` repairs as when no --actor is named.
@@ -46,7 +46,7 @@ def pushed(emulator, scheduler, superuser, django_capture_on_commit_callbacks):
         start = timezone.now() + timedelta(hours=1)
         with django_capture_on_commit_callbacks(execute=True):
             room = services.room_create(
-                actor=scheduler,
+                actor=role_admin,
                 title=title,
                 valid_from=start,
                 valid_until=start + timedelta(hours=hours),

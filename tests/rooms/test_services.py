@@ -264,10 +264,10 @@ def test_removing_participants_is_all_or_nothing(scheduler):
     assert AuditEvent.objects.filter(action="portal.participant.removed").count() == 1
 
 
-def test_duplicating_a_room_copies_its_roster(scheduler):
-    room = RoomFactory(owner=scheduler)
+def test_duplicating_a_room_copies_its_roster(role_admin):
+    room = RoomFactory(owner=role_admin)
     ParticipantFactory(room=room, role=Role.PRESENTER)
-    copy = services.room_duplicate(actor=scheduler, room=room)
+    copy = services.room_duplicate(actor=role_admin, room=room)
     assert copy.title == f"{room.title} (copy)"
     assert list(copy.participants.values_list("role", flat=True)) == [Role.PRESENTER]
 

@@ -26,12 +26,12 @@ def _acs_participants(emulator, acs_id):
 
 
 def test_a_new_room_with_people_is_created_in_acs_once(
-    emulator, scheduler, django_capture_on_commit_callbacks
+    emulator, role_admin, django_capture_on_commit_callbacks
 ):
     start, end = _window()
     with django_capture_on_commit_callbacks(execute=True):
         room = services.room_create(
-            actor=scheduler,
+            actor=role_admin,
             title="Weekly review",
             valid_from=start,
             valid_until=end,

@@ -17,9 +17,10 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def room(scheduler):
+def room(role_admin):
+    # Made by a role admin: only role admins may add someone as a Presenter.
     return town_hall(
-        scheduler,
+        role_admin,
         [("Ada Lovelace", "ada@example.com"), ("Alan Turing", "alan@example.com", "Presenter")],
         pstn_dial_out_enabled=True,
         notes="Bring the quarterly numbers.",

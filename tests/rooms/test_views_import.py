@@ -58,10 +58,10 @@ def test_the_upload_page_shows_the_expected_columns_with_an_example(client, sche
     assert "Ada Lovelace,ada@example.com,Presenter" in html
 
 
-def test_a_preview_shows_each_row_and_writes_nothing(client, scheduler, room):
+def test_a_preview_shows_each_row_and_writes_nothing(client, role_admin, room):
     IdentityFactory(display_name="Alan Turing", email="alan@example.com")
     before = _counts()
-    client.force_login(scheduler)
+    client.force_login(role_admin)
     response = _upload(client, room, GOOD_CSV)
     html = response.content.decode()
     assert response.status_code == 200
@@ -88,18 +88,18 @@ def test_a_bad_row_is_named_by_its_line_and_nothing_can_be_applied(client, sched
 
 
 def test_applying_adds_everyone_in_one_participants_patch(
-    client, scheduler, emulator, django_capture_on_commit_callbacks
+    client, role_admin, emulator, django_capture_on_commit_callbacks
 ):
     start = timezone.now() + timedelta(hours=1)
     with django_capture_on_commit_callbacks(execute=True):
         room = services.room_create(
-            actor=scheduler,
+            actor=role_admin,
             title="Synced",
             valid_from=start,
             valid_until=start + timedelta(hours=2),
         )
     run_tasks()
-    client.force_login(scheduler)
+    client.force_login(role_admin)
     preview = _upload(client, room, GOOD_CSV).content.decode()
     before = emulator.requests()["counts"].get("Participants_Update", 0)
     with django_capture_on_commit_callbacks(execute=True):
@@ -115,12 +115,12 @@ def test_applying_adds_everyone_in_one_participants_patch(
     assert emulator.requests()["counts"].get("Participants_Update", 0) - before == 1
 
 
-def test_apply_checks_the_file_again_and_refuses_a_now_bad_row(client, scheduler, room):
-    client.force_login(scheduler)
+def test_apply_checks_the_file_again_and_refuses_a_now_bad_row(client, role_admin, room):
+    client.force_login(role_admin)
     preview = _upload(client, room, GOOD_CSV).content.decode()
     # Someone adds Ada between the preview and Apply.
     services.participants_add(
-        actor=scheduler,
+        actor=role_admin,
         room=room,
         entries=[services.ParticipantEntry(NewPerson("Ada Lovelace", "ada@example.com"))],
     )

@@ -125,7 +125,7 @@ def test_any_window_is_either_accepted_or_refused_with_a_message(valid_from, val
 @given(data=st.binary(max_size=2000) | st.text(max_size=2000).map(str.encode))
 def test_any_csv_upload_is_parsed_into_rows_or_errors_with_line_numbers(csv_room, data):
     before = _counts()
-    plan = parse_participants_csv(data, room=csv_room)
+    plan = parse_participants_csv(data, room=csv_room, actor=None)
     assert plan.rows or plan.errors
     for line, message in plan.errors:
         # None: the file as a whole (not text, no header); otherwise the line to fix.

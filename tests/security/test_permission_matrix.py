@@ -11,11 +11,12 @@ import pytest
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib.auth.models import Group
 from django.test import Client
-from django.urls import resolve
+from django.urls import resolve, reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from rooms.models import Participant, Room
+from rooms import services
+from rooms.models import Participant, Role, Room
 from rooms.tasks import sync_room
 from tests.conftest import run_tasks
 from tests.identities.factories import IdentityFactory
@@ -261,3 +262,103 @@ def test_every_post_needs_the_csrf_token_which_htmx_sends_as_a_header(superuser,
     token = client.cookies["csrftoken"].value
     accepted = client.post(url, _form(world), headers={"X-CSRFToken": token, "HX-Request": "true"})
     assert accepted.status_code != 403
+
+
+# ------------------------------------------------------------- the role each way of adding gives
+#
+# A status code is not enough: a scheduler may add people but not choose their role, so every way
+# of adding someone must end with an Attendee (or a refusal) for a scheduler, and with the chosen
+# role for those who may give roles.
+
+ADDERS = ["scheduler", "role_admin", "superuser"]
+
+
+def _add_page(client, room, identity):
+    return client.post(
+        f"/rooms/{room.pk}/people/add/",
+        {
+            "identity": [identity.pk],
+            "role": Role.PRESENTER,
+            "new-TOTAL_FORMS": "0",
+            "new-INITIAL_FORMS": "0",
+        },
+    )
+
+
+def _csv_apply(client, room, identity):
+    csv = f"name,email,role\n{identity.display_name},{identity.email},Presenter\n"
+    return client.post(f"/rooms/{room.pk}/people/import/", {"apply": "1", "csv": csv})
+
+
+def _admin_inline(client, room, identity):
+    from tests.portal.test_admin import _room_form
+
+    data = _room_form(room)
+    data.update(
+        {
+            "participants-TOTAL_FORMS": "1",
+            "participants-0-identity": str(identity.pk),
+            "participants-0-role": Role.PRESENTER,
+            "participants-0-room": str(room.pk),
+        }
+    )
+    return client.post(reverse("admin:rooms_room_change", args=[room.pk]), data)
+
+
+def _admin_participant(client, room, identity):
+    return client.post(
+        reverse("admin:rooms_participant_add"),
+        {"room": room.pk, "identity": identity.pk, "role": Role.PRESENTER, "_save": "Save"},
+    )
+
+
+WAYS_TO_ADD = {
+    "add page": _add_page,
+    "CSV import": _csv_apply,
+    "admin inline": _admin_inline,
+    "admin participant": _admin_participant,
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("readd", [False, True], ids=["new", "removed and added back"])
+@pytest.mark.parametrize("way", list(WAYS_TO_ADD))
+@pytest.mark.parametrize("user_kind", ADDERS)
+def test_only_those_who_may_give_roles_add_someone_as_a_presenter(
+    request, world, way, user_kind, readd
+):
+    user = request.getfixturevalue(user_kind)
+    room, person = world["room"], world["identity"]
+    if readd:
+        # An Attendee removed and added back must not come back with a role the adder chose.
+        person = world["participant"].identity
+        services.participants_remove(
+            actor=user, room=room, participant_ids=[world["participant"].pk]
+        )
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    response = WAYS_TO_ADD[way](client, room, person)
+
+    assert response.status_code in {200, 302, 403}
+    roles = set(
+        Participant.objects.filter(room=room, identity=person).values_list("role", flat=True)
+    )
+    if user.has_perm("rooms.change_participant"):
+        assert roles == {Role.PRESENTER}, (way, response.status_code)
+    else:
+        # Either added as an Attendee or refused; never the role a scheduler asked for.
+        assert roles <= {Role.ATTENDEE}, (way, response.status_code)
+        if response.status_code == 403:
+            assert "rooms.change_participant" in response.content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("user_kind", ADDERS)
+def test_a_duplicate_keeps_roles_only_for_those_who_may_give_them(request, world, user_kind):
+    user = request.getfixturevalue(user_kind)
+    room = world["room"]
+    Participant.objects.filter(pk=world["participant"].pk).update(role=Role.PRESENTER)
+    copy = services.room_duplicate(actor=user, room=room)
+    roles = set(copy.participants.values_list("role", flat=True))
+    expected = Role.PRESENTER if user.has_perm("rooms.change_participant") else Role.ATTENDEE
+    assert roles == {expected}

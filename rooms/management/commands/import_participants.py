@@ -47,7 +47,7 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"Cannot read {file}: {exc.strerror}.") from exc
 
-        plan = csv_import.parse_participants_csv(data, room=target)
+        plan = csv_import.parse_participants_csv(data, room=target, actor=user)
         if not plan.ok:
             for error in plan.errors:
                 self.stderr.write(str(error))
