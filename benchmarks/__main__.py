@@ -20,7 +20,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-BENCHMARKS = ("seed", "pages", "reconcile", "sync", "throughput", "emulator")
+BENCHMARKS = ("seed", "pages", "reconcile", "sync", "imports", "throughput", "emulator")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
 
     django.setup()
 
-    from benchmarks import database, pages, reconcile, seed, sync, throughput
+    from benchmarks import database, imports, pages, reconcile, seed, sync, throughput
     from benchmarks import emulator as emulator_bench
     from benchmarks.table import Report, Row, progress, ratio, render, secs
 
@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None) -> None:
                 sync.user_does_not_wait(report, seeded, requests=max(20, requests // 2))
 
             _guarded(report, "sync", calls_and_waiting)
+        if "imports" in args.only:
+            _guarded(report, "imports", lambda: imports.run(report, seeded))
         if "throughput" in args.only:
             _guarded(
                 report,

@@ -292,3 +292,68 @@ def _outcome(attempts: list) -> dict:
 def _record_attempts(identity: Identity, action: str, attempts: list) -> None:
     with transaction.atomic():
         audit.record(action=action, target=identity, acs_outcome=_outcome(attempts))
+
+
+def identities_find_or_create(
+    *, actor, people: Iterable[NewPerson], events: list | None = None
+) -> list[Identity]:
+    """find-or-create for many people at once, in order: a few queries, however many people.
+
+    The live identity with each e-mail is found in one query; the others are made with one
+    INSERT and their events appended together (audit.append locks the chain head only from
+    there to the commit), or added to `events` for the caller to append with its own, last.
+    Someone else creating one of the same e-mails meanwhile makes the INSERT fail as a whole
+    on the e-mail constraint; it is then tried again, finding theirs.
+    """
+    cleaned = [_clean_person(person.display_name, person.email) for person in people]
+    for _attempt in range(3):
+        found = _live_by_email({email for _, email in cleaned if email})
+        new: dict[str, Identity] = {}
+        result: list[Identity] = []
+        for display_name, email in cleaned:
+            identity = found.get(email) if email else None
+            if identity is None and email in new:
+                identity = new[email]
+            if identity is None:
+                identity = Identity(display_name=display_name, email=email, created_by=actor)
+                new[email or f"#{len(new)}"] = identity
+            result.append(identity)
+        if not new:
+            return result
+        require(actor, "identities.add_identity", "create identities")
+        try:
+            with transaction.atomic():
+                # bulk_create fires no post_save and queues nothing: new rows start pending,
+                # and the push of the room they join creates their ACS users first
+                # (rooms.sync ensures identities); the sweep catches any left behind.
+                created = Identity.objects.bulk_create(list(new.values()))
+        except IntegrityError:
+            continue
+        made = [
+            audit.event(
+                action="portal.identity.created",
+                actor=actor,
+                target=identity,
+                changes=audit.diff(
+                    {}, {"display_name": identity.display_name, "email": identity.email}
+                ),
+            )
+            for identity in created
+        ]
+        if events is None:
+            audit.append(made)
+        else:
+            events.extend(made)
+        return result
+    raise ValidationError("Others are adding the same people right now; try again.")
+
+
+def _live_by_email(emails: set[str]) -> dict[str, Identity]:
+    if not emails:
+        return {}
+    return {
+        identity.email.lower(): identity
+        for identity in Identity.objects.filter(deleted_at__isnull=True)
+        .alias(email_key=Lower("email"))
+        .filter(email_key__in=sorted(emails))
+    }

@@ -14,7 +14,7 @@ from django.utils.functional import Promise
 
 from portal.models import GENESIS_HASH, AuditChainHead, AuditEvent, allow_append
 
-__all__ = ["REDACTED", "diff", "json_safe", "record", "scrub", "snapshot"]
+__all__ = ["REDACTED", "append", "diff", "event", "json_safe", "record", "scrub", "snapshot"]
 
 REDACTED = "[redacted]"
 SYSTEM_ACTOR = "system"
@@ -133,7 +133,7 @@ def _lock_chain_head() -> AuditChainHead:
     return head
 
 
-def record(
+def event(
     *,
     action: str,
     target,
@@ -146,12 +146,10 @@ def record(
     target_id: str | None = None,
     target_label: str | None = None,
 ) -> AuditEvent:
-    """Append one event to the audit trail, inside the caller's transaction if there is one.
+    """Build one unsaved, unchained event (checked and scrubbed); append() chains and saves it.
 
     `target` is the model instance the event is about, or None when target_type and target_id
-    are given. `actor` is the user who acted, or None for the system (the sync worker). The
-    event is chained to the previous one; a caller's transaction holds the chain head locked
-    until it ends, so call record() last, after the change it describes.
+    are given. `actor` is the user who acted, or None for the system (the sync worker).
     """
     if not _ACTION.match(action):
         raise ValueError(f"Audit action {action!r} is not a code like 'portal.room.created'.")
@@ -168,8 +166,7 @@ def record(
     for name, value in (("changes", changes), ("acs_outcome", acs_outcome)):
         if value is not None and not isinstance(value, Mapping):
             raise TypeError(f"record(): {name} must be a dict, not {type(value).__name__}.")
-
-    event = AuditEvent(
+    return AuditEvent(
         actor_id=actor.pk if actor is not None else None,
         actor_label=actor.get_username() if actor is not None else SYSTEM_ACTOR,
         action=action,
@@ -182,19 +179,49 @@ def record(
         acs_outcome=scrub(json_safe(acs_outcome or {})),
         request_id=(request_id or "")[:64],
     )
+
+
+def append(events: Iterable[AuditEvent]) -> list[AuditEvent]:
+    """Chain and insert events built by event(), in order, in one INSERT.
+
+    The chain head stays locked from here until the caller's transaction ends, so every other
+    writer of the trail waits from this call to that commit: call it last, after the changes
+    the events describe, and once for a batch rather than once per row. Everything the caller
+    did before this call does not hold anyone up.
+    """
+    events = list(events)
+    if not events:
+        return events
     with transaction.atomic():
         head = _lock_chain_head()
         # Stamped under the lock, so time never runs backwards along the chain.
-        event.at = timezone.now()
-        event.prev_hash = head.hash
-        event.hash = event.compute_hash()
+        now = timezone.now()
+        prev = head.hash
+        for item in events:
+            item.at = now
+            item.prev_hash = prev
+            item.hash = prev = item.compute_hash()
         with allow_append():
-            event.save(force_insert=True)
-        head.hash = event.hash
-        head.last_event_id = event.pk
-        head.length += 1
+            if len(events) == 1:
+                events[0].save(force_insert=True)
+            else:
+                AuditEvent.objects.bulk_create(events, batch_size=500)
+        head.hash = prev
+        # bulk_create sets primary keys on PostgreSQL and SQLite; pk order is chain order.
+        head.last_event_id = events[-1].pk
+        head.length += len(events)
         head.save(update_fields=["hash", "last_event_id", "length"])
-    return event
+    return events
+
+
+def record(**fields) -> AuditEvent:
+    """Append one event to the audit trail, inside the caller's transaction if there is one.
+
+    Takes event()'s arguments. The caller's transaction holds the chain head locked until it
+    ends, so call record() last, after the change it describes; for many rows build them with
+    event() and append() them together.
+    """
+    return append([event(**fields)])[0]
 
 
 def _room_id_of(target) -> int | None:

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from identities.models import Identity
-from identities.services import NewPerson, identity_find_or_create
+from identities.services import NewPerson, identities_find_or_create
 from portal import audit
 from portal.services import Conflict, check_text, column_length, require
 from rooms import rules
@@ -22,6 +22,8 @@ ALREADY_IN_ROOM = "{person} is already in the room."
 NOT_IN_ROOM = "Participant {pk} is not in this room."
 NOTHING_TO_ADD = "Choose at least one person to add."
 DUPLICATE_PERSON = "{person} is listed twice."
+# Adding someone as anything but an Attendee is giving them a role: only role admins may.
+GIVE_ROLES = ("rooms.change_participant", "give people a role other than Attendee")
 
 ROOM_FIELDS = ("title", "notes", "valid_from", "valid_until", "pstn_dial_out_enabled")
 
@@ -89,7 +91,7 @@ def room_create(
     entries = list(participants)
     with transaction.atomic():
         room.save()
-        audit.record(
+        created = audit.event(
             action="portal.room.created",
             actor=actor,
             target=room,
@@ -97,7 +99,9 @@ def room_create(
             changes=audit.diff({}, _snapshot(room)),
         )
         if entries:
-            _add(actor=actor, room=room, entries=entries)
+            _add(actor=actor, room=room, entries=entries, events=[created])
+        else:
+            audit.append([created])
     return room
 
 
@@ -169,14 +173,17 @@ def room_duplicate(*, actor, room: Room, title: str | None = None) -> Room:
 
     The copy of a room that has ended starts at the next full hour, as long as the original:
     ACS refuses windows that have ended, so copying last month's meeting would always fail.
+    The roles come along only for someone who may give roles; for anyone else everyone in the
+    copy is an Attendee, as if they had added each person themselves.
     """
     valid_from, valid_until = room.valid_from, room.valid_until
     if valid_until <= timezone.now():
         length = min(valid_until - valid_from, rules.MAX_ROOM_LIFETIME)
         valid_from = rules.next_full_hour()
         valid_until = valid_from + length
+    keep_roles = may_give_roles(actor)
     entries = [
-        ParticipantEntry(person=p.identity, role=p.role)
+        ParticipantEntry(person=p.identity, role=p.role if keep_roles else Role.ATTENDEE)
         for p in room.participants.select_related("identity").filter(
             identity__deleted_at__isnull=True
         )
@@ -192,6 +199,11 @@ def room_duplicate(*, actor, room: Room, title: str | None = None) -> Room:
     )
 
 
+def may_give_roles(actor) -> bool:
+    """Whether the actor may add people with a role other than Attendee."""
+    return actor is not None and actor.is_active and actor.has_perm(GIVE_ROLES[0])
+
+
 def participants_add(
     *, actor, room: Room, entries: Iterable[ParticipantEntry]
 ) -> list[Participant]:
@@ -205,17 +217,33 @@ def participants_add(
         return _add(actor=actor, room=current, entries=entries)
 
 
-def _add(*, actor, room: Room, entries: list[ParticipantEntry]) -> list[Participant]:
-    identities: list[tuple[Identity, str]] = []
+def _add(
+    *, actor, room: Room, entries: list[ParticipantEntry], events: list | None = None
+) -> list[Participant]:
+    """Add everyone in a few queries whatever their number: one lookup of the people the
+    portal knows, one INSERT of the new ones, one of the participants, one batch of events.
+
+    The events, after any the caller passes in `events`, are appended last of all, so the
+    audit chain is held only from there to the commit.
+    """
+    events = list(events or [])
     for entry in entries:
         rules.check_role(entry.role)
-        if isinstance(entry.person, NewPerson):
-            identity = identity_find_or_create(actor=actor, person=entry.person)
-        else:
-            identity = entry.person
-            if identity.deleted_at is not None:
-                raise ValidationError(f"{identity} has been deleted.")
-        identities.append((identity, entry.role))
+    if any(entry.role != Role.ATTENDEE for entry in entries):
+        require(actor, *GIVE_ROLES)
+    for entry in entries:
+        if isinstance(entry.person, Identity) and entry.person.deleted_at is not None:
+            raise ValidationError(f"{entry.person} has been deleted.")
+    new_people = [entry.person for entry in entries if isinstance(entry.person, NewPerson)]
+    made = iter(
+        identities_find_or_create(actor=actor, people=new_people, events=events)
+        if new_people
+        else []
+    )
+    identities: list[tuple[Identity, str]] = [
+        (entry.person if isinstance(entry.person, Identity) else next(made), entry.role)
+        for entry in entries
+    ]
     seen: set[int] = set()
     for identity, _ in identities:
         if identity.pk in seen:
@@ -229,20 +257,25 @@ def _add(*, actor, room: Room, entries: list[ParticipantEntry]) -> list[Particip
     for identity, _ in identities:
         if identity.pk in present:
             raise ValidationError(ALREADY_IN_ROOM.format(person=identity))
-    added = []
-    for identity, role in identities:
-        participant = Participant.objects.create(room=room, identity=identity, role=role)
-        audit.record(
+    added = Participant.objects.bulk_create(
+        [Participant(room=room, identity=identity, role=role) for identity, role in identities]
+    )
+    # bulk_create fires no post_save: mark the room once, as the signal would have per row.
+    mark_room_dirty(room.pk)
+    events += [
+        audit.event(
             action="portal.participant.added",
             actor=actor,
             target=participant,
             room_id=room.pk,
             changes={
-                "identity": {"before": None, "after": str(identity)},
-                "role": {"before": None, "after": role},
+                "identity": {"before": None, "after": str(participant.identity)},
+                "role": {"before": None, "after": participant.role},
             },
         )
-        added.append(participant)
+        for participant in added
+    ]
+    audit.append(events)
     return added
 
 
@@ -270,22 +303,28 @@ def participants_roles_change(*, actor, room: Room, roles: Mapping[int, str]) ->
         for pk in roles:
             if pk not in participants:
                 raise ValidationError(NOT_IN_ROOM.format(pk=pk))
-        changed = []
+        changed, events = [], []
+        now = timezone.now()
         for pk, role in roles.items():
             participant = participants[pk]
             if participant.role == role:
                 continue
-            before = participant.role
-            participant.role = role
-            participant.save(update_fields=["role", "updated_at"])
-            audit.record(
-                action="portal.participant.role_changed",
-                actor=actor,
-                target=participant,
-                room_id=current.pk,
-                changes={"role": {"before": before, "after": role}},
+            events.append(
+                audit.event(
+                    action="portal.participant.role_changed",
+                    actor=actor,
+                    target=participant,
+                    room_id=current.pk,
+                    changes={"role": {"before": participant.role, "after": role}},
+                )
             )
+            participant.role, participant.updated_at = role, now
             changed.append(participant)
+        if changed:
+            Participant.objects.bulk_update(changed, ["role", "updated_at"])
+            # bulk_update fires no post_save: mark the room once, as the signal would per row.
+            mark_room_dirty(current.pk)
+            audit.append(events)
     return changed
 
 
@@ -304,14 +343,14 @@ def participants_remove(*, actor, room: Room, participant_ids: Iterable[int]) ->
         for pk in ids:
             if pk not in found:
                 raise ValidationError(NOT_IN_ROOM.format(pk=pk))
-        for participant in participants:
-            remove_participant(actor=actor, participant=participant)
+        events = [_removed(actor, participant) for participant in participants]
+        Participant.objects.filter(pk__in=found).delete()
+        audit.append(events)
     return len(participants)
 
 
-def remove_participant(*, actor, participant: Participant) -> None:
-    """Delete one participant with its audit event; callers check permission and hold the lock."""
-    audit.record(
+def _removed(actor, participant: Participant) -> audit.AuditEvent:
+    return audit.event(
         action="portal.participant.removed",
         actor=actor,
         target=participant,
@@ -321,7 +360,13 @@ def remove_participant(*, actor, participant: Participant) -> None:
             "role": {"before": participant.role, "after": None},
         },
     )
+
+
+def remove_participant(*, actor, participant: Participant) -> None:
+    """Delete one participant with its audit event; callers check permission and hold the lock."""
+    event = _removed(actor, participant)
     participant.delete()
+    audit.append([event])
 
 
 def room_retry_sync(*, actor, room: Room) -> None:
