@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -79,6 +80,19 @@ def _page_context(request: HtmxHttpRequest, room: Room, *, history=True, **extra
     return context
 
 
+def _with_sync_badge(request: HtmxHttpRequest, response: HttpResponse, room: Room) -> HttpResponse:
+    """Add the room's sync badge to an htmx answer, swapped in out of band, so the page shows
+    the push a change started (and polls it) without a reload."""
+    current = Room.objects.filter(pk=room.pk).first()
+    badge = render_to_string(
+        "rooms/_sync_badge.html#badge",
+        {"room": current, "oob": True, "badge_next": reverse("rooms:detail", args=[room.pk])},
+        request=request,
+    )
+    response.content += badge.encode()
+    return response
+
+
 def _row(request: HtmxHttpRequest, room: Room, participant: Participant | None, **extra):
     """One row of the people table (or, if they left the room, a row saying so)."""
     context = {**_table_context(request, room), "participant": participant, **extra}
@@ -124,7 +138,7 @@ def participant_role(request: HtmxHttpRequest, pk: int, participant_pk: int) -> 
     if _is_partial(request):
         if error:
             return _row(request, room, participant, row_error=error)
-        return _row(request, room, participant, saved=True)
+        return _with_sync_badge(request, _row(request, room, participant, saved=True), room)
     if error:
         messages.error(request, error)
     else:
@@ -154,7 +168,8 @@ def participant_remove(request: HtmxHttpRequest, pk: int, participant_pk: int) -
             return _row(request, room, participant, row_error=error)
         # An empty row replaces the removed one; the count and the notice update beside it.
         context = {"notice": notice, "count": selectors.room_participants(room=room).count()}
-        return render(request, f"{DETAIL}#participant_removed", context)
+        response = render(request, f"{DETAIL}#participant_removed", context)
+        return _with_sync_badge(request, response, room)
     if error:
         messages.error(request, error)
     else:
@@ -204,7 +219,7 @@ def participants_bulk(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         error = UNKNOWN_ACTION
     if _is_partial(request):
         context = _page_context(request, room, history=False, notice=notice, error=error)
-        return render(request, f"{DETAIL}#participants", context)
+        return _with_sync_badge(request, render(request, f"{DETAIL}#participants", context), room)
     if error:
         messages.error(request, error)
     else:
@@ -228,6 +243,7 @@ def _add_context(
         "matches": matches,
         "limit": selectors.SEARCH_LIMIT,
         "roles": ROLES,
+        "may_give_roles": services.may_give_roles(request.user),
     }
 
 
@@ -315,7 +331,9 @@ def participants_import(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         apply_form = CsvApplyForm(request.POST)
         if apply_form.is_valid():
             # Checked again: the room may have changed since the preview.
-            plan = csv_import.parse_participants_csv(apply_form.cleaned_data["csv"], room=room)
+            plan = csv_import.parse_participants_csv(
+                apply_form.cleaned_data["csv"], room=room, actor=request.user
+            )
             if plan.ok:
                 try:
                     added = csv_import.apply_plan(actor=request.user, room=room, plan=plan)
@@ -332,7 +350,7 @@ def participants_import(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         upload_form = CsvUploadForm(request.POST, request.FILES)
         if upload_form.is_valid():
             text = upload_form.cleaned_data["file"]
-            plan = csv_import.parse_participants_csv(text, room=room)
+            plan = csv_import.parse_participants_csv(text, room=room, actor=request.user)
             apply_form = CsvApplyForm(initial={"csv": text})
     context = {
         "room": room,
@@ -343,5 +361,6 @@ def participants_import(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "columns": csv_import.COLUMNS,
         "max_rows": csv_import.MAX_ROWS,
         "roles": ROLES,
+        "may_give_roles": services.may_give_roles(request.user),
     }
     return render(request, IMPORT, context)

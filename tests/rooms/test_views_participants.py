@@ -268,8 +268,8 @@ def _add(client, room, identities=(), people=(), role="Attendee", **extra):
     return client.post(reverse("rooms:participants_add", args=[room.pk]), data)
 
 
-def test_the_add_page_offers_three_blank_new_person_rows(client, scheduler, room):
-    client.force_login(scheduler)
+def test_the_add_page_offers_three_blank_new_person_rows(client, role_admin, room):
+    client.force_login(role_admin)
     response = client.get(reverse("rooms:participants_add", args=[room.pk]))
     html = response.content.decode()
     assert response.status_code == 200
@@ -278,12 +278,30 @@ def test_the_add_page_offers_three_blank_new_person_rows(client, scheduler, room
     assert '<option value="Attendee" title="' in html
 
 
+def test_the_add_page_offers_a_scheduler_no_role_picker(client, scheduler, room):
+    client.force_login(scheduler)
+    html = client.get(reverse("rooms:participants_add", args=[room.pk])).content.decode()
+    assert '<option value="Presenter"' not in html
+    assert "Everyone you add joins as an <strong>Attendee</strong>" in html
+
+
+def test_a_scheduler_posting_a_role_anyway_is_refused_naming_the_permission(
+    client, scheduler, synced_room
+):
+    client.force_login(scheduler)
+    known = IdentityFactory(display_name="Katherine Johnson", email="kj@example.com")
+    response = _add(client, synced_room, identities=[known], people=[], role="Presenter")
+    assert response.status_code == 403
+    assert "rooms.change_participant" in response.content.decode()
+    assert not synced_room.participants.filter(identity=known).exists()
+
+
 def test_it_adds_people_it_knows_and_new_people_in_one_submit(
-    client, scheduler, synced_room, emulator, django_capture_on_commit_callbacks
+    client, role_admin, synced_room, emulator, django_capture_on_commit_callbacks
 ):
     known = IdentityFactory(display_name="Katherine Johnson", email="kj@example.com")
     before = emulator.requests()["counts"].get("Participants_Update", 0)
-    client.force_login(scheduler)
+    client.force_login(role_admin)
     with django_capture_on_commit_callbacks(execute=True):
         response = _add(
             client,
@@ -394,3 +412,26 @@ def test_an_auditor_may_not_add_people(client, auditor, room):
     response = client.get(reverse("rooms:participants_add", args=[room.pk]))
     assert response.status_code == 403
     assert "rooms.add_participant" in response.content.decode()
+
+
+@pytest.mark.parametrize("change", ["one role", "bulk role", "remove"])
+def test_a_change_made_with_htmx_shows_its_push_in_the_sync_badge_at_once(
+    client, role_admin, synced_room, change
+):
+    assert synced_room.sync_state == "synced"
+    first = synced_room.participants.order_by("pk").first()
+    client.force_login(role_admin)
+    url, data = {
+        "one role": (reverse("rooms:role", args=[synced_room.pk, first.pk]), {"role": "Presenter"}),
+        "bulk role": (
+            reverse("rooms:participants_bulk", args=[synced_room.pk]),
+            {"participant": [first.pk], "action": "role", "role": "Presenter"},
+        ),
+        "remove": (reverse("rooms:participant_remove", args=[synced_room.pk, first.pk]), {}),
+    }[change]
+    # The worker has not pushed yet (no commit hook runs): the badge must say so, and poll.
+    response = client.post(url, data, headers=HTMX)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert f'id="sync-badge-{synced_room.pk}" hx-swap-oob="true"' in html
+    assert "Waiting to be pushed" in html and 'hx-trigger="every 2s"' in html
