@@ -6,6 +6,7 @@ import hashlib
 import json
 from datetime import UTC
 
+import pgtrigger
 from django.conf import settings
 from django.db import models
 
@@ -102,6 +103,14 @@ class AuditEvent(models.Model):
         ]
         # Nobody is ever granted change or delete, so the admin offers neither.
         default_permissions = ("view",)
+        # The guards above hold for the ORM; on PostgreSQL the database itself refuses to change
+        # or remove an event, so raw SQL cannot rewrite history unseen either (SQLite: the
+        # ORM guards and audit_verify's hash chain only).
+        triggers = [
+            pgtrigger.Protect(
+                name="audit_append_only", operation=pgtrigger.Update | pgtrigger.Delete
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action} {self.target_label}"

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "pgtrigger",
     "axes",
     # The task worker is portal's `run_worker` (portal/worker.py); `db_worker` is django_tasks_db's.
     "portal",

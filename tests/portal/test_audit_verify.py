@@ -2,9 +2,10 @@
 
 import io
 
+import pgtrigger
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 
 from portal.audit import record
 from portal.models import AuditEvent
@@ -26,7 +27,8 @@ def _events(count: int) -> list[AuditEvent]:
 
 
 def _sql(statement: str, params: list) -> None:
-    with connection.cursor() as cursor:
+    """Tamper as someone with the database's owner rights would: past PostgreSQL's trigger."""
+    with pgtrigger.ignore("portal.AuditEvent:audit_append_only"), connection.cursor() as cursor:
         cursor.execute(statement, params)
 
 
@@ -161,3 +163,27 @@ def test_it_leaves_events_appended_after_it_read_the_chain_head_for_the_next_run
          [events[0].pk, events[0].hash])  # fmt: skip
 
     assert _verify() == "Audit trail intact: 1 events\n"
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE portal_auditevent SET action = 'x.y.z' WHERE id = %s",
+        "DELETE FROM portal_auditevent WHERE id = %s",
+    ],
+    ids=["update", "delete"],
+)
+def test_raw_sql_cannot_rewrite_history_unseen(statement):
+    events = _events(3)
+    if connection.vendor == "postgresql":
+        # The database itself refuses: history cannot be rewritten even past the ORM.
+        refused = pytest.raises(DatabaseError, match="Cannot update or delete rows")
+        with refused, transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(statement, [events[1].pk])
+        assert AuditEvent.objects.filter(pk=events[1].pk, action=events[1].action).exists()
+        assert _verify().startswith("Audit trail intact")
+    else:
+        # SQLite has no such guard: the hash chain shows the change instead.
+        with connection.cursor() as cursor:
+            cursor.execute(statement, [events[1].pk])
+        assert "Audit trail broken" in _verify_fails()
