@@ -15,8 +15,8 @@ from contextlib import contextmanager
 
 from azure.communication.rooms import ParticipantRole, RoomParticipant, UnknownIdentifier
 
+import acs_gateway as acs
 from acs_emulator import Emulator, start_server
-from portal import acs
 
 USER = "8:acs:00000000-0000-0000-0000-0000000000be_0000000b-0000-0000-0000-0000000000"
 

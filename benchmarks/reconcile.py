@@ -13,9 +13,9 @@ import time
 
 from django.utils import timezone
 
+import acs_gateway as acs
 from benchmarks.seed import seed_emulator
 from benchmarks.table import Report, Row, progress, ratio, secs
-from portal import acs
 from rooms.models import Participant, Room
 from rooms.reconcile import compare, room_differences
 

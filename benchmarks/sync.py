@@ -16,11 +16,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+import acs_gateway as acs
 from benchmarks.seed import Seeded
 from benchmarks.table import Report, Row, Timing, progress, ratio, timed
 from benchmarks.worker import ThreadWorker, run_tasks
 from identities.models import Identity
-from portal import acs
 from rooms import services
 from rooms.models import Participant, Role, Room
 from rooms.sync import desired_state

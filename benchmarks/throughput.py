@@ -24,11 +24,11 @@ from django.db.models import F
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+import acs_gateway as acs
 from acs_emulator.timeutil import TICKS_PER_SECOND, parse_rfc3339, to_ticks
 from benchmarks.seed import Seeded, seed_emulator, synced_rooms
 from benchmarks.table import Report, Row, progress
 from benchmarks.worker import ProcessWorker
-from portal import acs
 from portal.sync import SyncState
 from rooms import services
 from rooms.models import Participant, Role, Room

@@ -9,8 +9,9 @@ from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+import acs_gateway as acs
 from identities.models import Identity, TokenScope
-from portal import acs, audit
+from portal import audit
 from portal.services import check_text, column_length, require
 from portal.sync import SyncState, outcome_of
 

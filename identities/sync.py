@@ -14,8 +14,9 @@ import uuid
 from django.db import transaction
 from django.utils import timezone
 
+import acs_gateway as acs
 from identities.models import Identity
-from portal import acs, audit
+from portal import audit
 from portal import sync as machinery
 from portal.sync import SyncState
 

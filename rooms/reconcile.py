@@ -13,9 +13,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+import acs_gateway as acs
 from identities.models import Identity
 from identities.services import identity_create
-from portal import acs, audit
+from portal import audit
 from portal import sync as machinery
 from portal.services import require
 from portal.sync import SyncState

@@ -393,7 +393,7 @@ def room_adopt_acs_room(*, actor, room: Room, acs_id: str) -> Room:
     and recorded, and the push that follows sends what differs from the portal.
     """
     # Imported here: the room services otherwise never talk to ACS themselves.
-    from portal import acs
+    import acs_gateway as acs
     from portal import sync as machinery
     from rooms.sync import acs_room_state
 

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from portal import acs, audit
+import acs_gateway as acs
+from portal import audit
 from portal import sync as machinery
 from portal.sync import SyncState
 from rooms.models import Participant, Room

@@ -51,7 +51,7 @@ def superuser(db, django_user_model):
 @pytest.fixture
 def emulator(settings):
     """The embedded ACS emulator, emptied, with no faults; the portal's gateway talks to it."""
-    from portal import acs
+    import acs_gateway as acs
 
     emulator = acs.embedded_emulator(None)
     emulator.reset()

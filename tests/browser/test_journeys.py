@@ -9,8 +9,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+import acs_gateway as acs
 from identities.services import NewPerson
-from portal import acs
 from portal.models import AuditEvent
 from rooms.models import Participant, Role, Room
 from rooms.services import ParticipantEntry, room_create

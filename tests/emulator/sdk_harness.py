@@ -7,8 +7,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import acs_gateway as acs
 from acs_emulator import Emulator, start_server
-from portal import acs
+from tests.emulator import async_clients
 from tests.emulator.openapi_validator import Coverage, ValidatingPolicy
 
 WIRES = ("in-process", "http", "https")
@@ -42,10 +43,14 @@ class Target:
         return acs.identity_client(self.connection_string, **self.client_kwargs(**extra))
 
     def async_rooms(self, **extra: Any):
-        return acs.async_rooms_client(self.connection_string, **self.client_kwargs(**extra))
+        return async_clients.async_rooms_client(
+            self.connection_string, **self.client_kwargs(**extra)
+        )
 
     def async_identity(self, **extra: Any):
-        return acs.async_identity_client(self.connection_string, **self.client_kwargs(**extra))
+        return async_clients.async_identity_client(
+            self.connection_string, **self.client_kwargs(**extra)
+        )
 
     def gateway(self, **extra: Any) -> acs.AcsGateway:
         kwargs = self.client_kwargs(**extra)

@@ -8,7 +8,7 @@ import pytest
 from azure.communication.rooms import ParticipantRole, RoomParticipant
 from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError
 
-from portal import acs
+import acs_gateway as acs
 from tests.emulator.openapi_validator import all_operations
 from tests.emulator.sdk_harness import WIRES, reach
 

@@ -9,8 +9,9 @@ from azure.core.exceptions import ResourceNotFoundError, ServiceRequestError, Se
 from azure.core.pipeline.transport import HttpTransport
 from azure.core.rest import HttpRequest
 
+import acs_gateway as acs
 from acs_emulator import DropConnection
-from portal import acs
+from tests.emulator import async_clients
 
 pytestmark = pytest.mark.filterwarnings("ignore:datetime.datetime.utcnow:DeprecationWarning")
 
@@ -164,7 +165,9 @@ def test_the_async_transport_runs_the_aio_pipeline_with_paging():
     )
 
     async def scenario():
-        async with acs.async_rooms_client(app.connection_string("https://acs.test"), app=app) as c:
+        async with async_clients.async_rooms_client(
+            app.connection_string("https://acs.test"), app=app
+        ) as c:
             created = await c.create_room()
             listed = [room.id async for room in c.list_rooms()]
         return created, listed
@@ -181,7 +184,7 @@ def test_the_async_transport_maps_a_dropped_connection_too():
     app = StubApp(drop)
 
     async def scenario():
-        client = acs.async_rooms_client(
+        client = async_clients.async_rooms_client(
             app.connection_string("https://acs.test"), app=app, retry_total=0
         )
         async with client:

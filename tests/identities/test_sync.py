@@ -13,10 +13,10 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+import acs_gateway as acs
 from identities import services
 from identities.models import Identity
 from identities.sync import push_identity
-from portal import acs
 from portal import sync as machinery
 from portal.models import AuditEvent
 from portal.sync import SyncState

@@ -10,7 +10,7 @@ from azure.communication.rooms import RoomsClient
 from azure.core.credentials import AzureKeyCredential
 
 from acs_emulator import Emulator
-from portal.acs import WsgiTransport, parse_connection_string
+from acs_gateway import WsgiTransport, parse_connection_string
 
 REPO = Path(__file__).resolve().parents[2]
 

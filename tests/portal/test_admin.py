@@ -9,9 +9,10 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils import timezone
 
+import acs_gateway as acs
 from identities.models import Identity
 from identities.services import NewPerson
-from portal import acs, sync
+from portal import sync
 from portal.models import AuditEvent
 from portal.services import Conflict
 from portal.sync import SyncState

@@ -15,8 +15,8 @@ from django.db.models import Min, Q
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+import acs_gateway as acs
 from identities.models import Identity
-from portal import acs
 from portal import sync as machinery
 from portal.sync import SyncState
 from rooms.models import Participant, Room

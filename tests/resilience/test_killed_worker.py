@@ -7,9 +7,9 @@ import pytest
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+import acs_gateway as acs
 from identities.models import Identity
 from identities.services import identity_create
-from portal import acs
 from portal import sync as machinery
 from rooms import services
 from rooms.models import Role, Room

@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from portal import acs
+import acs_gateway as acs
 from portal.models import AuditEvent
 from portal.sync import SyncState
 from rooms import reconcile, services

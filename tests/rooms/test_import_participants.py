@@ -6,8 +6,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+import acs_gateway as acs
 from identities.models import Identity
-from portal import acs
 from rooms import csv_import
 from rooms.models import Participant, Role, Room
 from tests.conftest import run_tasks

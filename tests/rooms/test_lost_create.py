@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from portal import acs
+import acs_gateway as acs
 from portal.models import AuditEvent
 from portal.sync import SyncState
 from rooms import reconcile, services

@@ -8,9 +8,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+import acs_gateway as acs
 from identities.models import Identity
 from identities.services import NewPerson
-from portal import acs
 from portal.models import AuditEvent
 from portal.sync import SyncState
 from rooms import reconcile, services

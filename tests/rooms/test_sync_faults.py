@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from portal import acs
+import acs_gateway as acs
 from portal.models import AuditEvent
 from portal.sync import SyncState, backoff_delay
 from rooms import services

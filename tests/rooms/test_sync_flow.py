@@ -20,7 +20,7 @@ def _window(hours=2):
 
 
 def _acs_participants(emulator, acs_id):
-    from portal import acs
+    import acs_gateway as acs
 
     return acs.get_gateway().list_participants(acs_id)
 
@@ -97,7 +97,7 @@ def test_a_deleted_room_leaves_acs_and_then_the_portal(
         services.room_delete(actor=scheduler, room=room)
     run_tasks()
     assert not Room.objects.filter(pk=room.pk).exists()
-    from portal import acs
+    import acs_gateway as acs
 
     with pytest.raises(acs.AcsNotFound):
         acs.get_gateway().get_room(acs_id)

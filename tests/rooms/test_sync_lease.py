@@ -12,10 +12,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+import acs_gateway as acs
 from identities.models import Identity
 from identities.services import NewPerson
 from identities.sync import push_identity
-from portal import acs
 from portal import sync as machinery
 from portal.models import AuditEvent
 from portal.sync import Lease, LeaseLost, SyncState

@@ -124,7 +124,7 @@ def test_the_new_room_form_offers_a_one_hour_window_from_the_next_full_hour(as_s
 def test_it_creates_a_room_stored_in_utc_and_pushes_it_to_acs(
     as_scheduler, emulator, django_capture_on_commit_callbacks
 ):
-    from portal import acs
+    import acs_gateway as acs
 
     # Two days ahead at 14:00 in Paris, typed as a Paris wall-clock time.
     start = (timezone.now().astimezone(PARIS) + timedelta(days=2)).replace(

@@ -6,9 +6,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+import acs_gateway as acs
 from identities.models import Identity
 from identities.services import NewPerson
-from portal import acs
 from portal.models import AuditEvent
 from rooms import services
 from rooms.models import Participant, Role

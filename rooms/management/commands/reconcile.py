@@ -5,7 +5,7 @@ import sys
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
-from portal import acs
+import acs_gateway as acs
 from portal.ids import parse_id
 from portal.services import require
 from portal.sync import SyncState

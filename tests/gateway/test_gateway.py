@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+import acs_gateway as acs
 from acs_emulator import Emulator
-from portal import acs
 from tests.emulator.sdk_harness import WIRES, reach
 
 pytestmark = pytest.mark.filterwarnings("ignore:datetime.datetime.utcnow:DeprecationWarning")
