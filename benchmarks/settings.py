@@ -25,7 +25,7 @@ else:
     _default["NAME"] = os.environ.get("BENCH_PG_NAME") or f"bench_{_default['NAME']}_{os.getpid()}"
     os.environ["BENCH_PG_NAME"] = _default["NAME"]
 
-# portal.urls plus the stock admin baseline at /baseline-admin/ and two benchmark-only views.
+# config.urls plus the stock admin baseline at /baseline-admin/ and two benchmark-only views.
 ROOT_URLCONF = "benchmarks.urls"
 # The embedded emulator in memory, unless a run names a state file (a worker subprocess must
 # share its ACS with the process that reads the emulator's request log).

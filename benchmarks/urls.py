@@ -3,8 +3,8 @@
 from django.urls import path
 
 from benchmarks import baseline
-from portal.urls import handler500  # noqa: F401 - the portal's error page stays in force
-from portal.urls import urlpatterns as portal_urlpatterns
+from config.urls import handler500  # noqa: F401 - the portal's error page stays in force
+from config.urls import urlpatterns as portal_urlpatterns
 
 urlpatterns = [
     path("baseline-admin/", baseline.site.urls),

@@ -1,4 +1,4 @@
-"""The portal app: cross-cutting pieces (access groups, audit trail, dashboard)."""
+"""The core app: access groups, the audit trail, HTTP helpers; it imports no other app."""
 
 from django.apps import AppConfig
 

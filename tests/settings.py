@@ -19,8 +19,8 @@ for name, value in {
 }.items():
     os.environ.setdefault(name, value)
 
-from portal.settings import *  # noqa: E402, F403
-from portal.settings import STORAGES  # noqa: E402
+from config.settings import *  # noqa: E402, F403
+from config.settings import STORAGES  # noqa: E402
 
 # The manifest storage needs collectstatic; tests render templates without it.
 STORAGES = {

@@ -21,7 +21,7 @@ def _production_environment() -> dict:
         "PATH": "/usr/bin:/bin",
         "HOME": str(REPO),
         "PORTAL_ENV_FILE": "",
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         "SECRET_KEY": secrets.token_urlsafe(50),
         **PRODUCTION,
     }

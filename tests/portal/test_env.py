@@ -90,7 +90,7 @@ def test_it_rejects_database_urls_it_cannot_use(url):
 def _manage_check(**overrides):
     environment = {
         "PATH": "/usr/bin:/bin",
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         "HOME": str(REPO),
         "PORTAL_ENV_FILE": "",
         **overrides,

@@ -4,7 +4,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from portal import history, views
+from config import views
+from portal import history
 from portal.login import PortalAdminAuthenticationForm, PortalAuthenticationForm
 
 handler500 = "portal.errors.server_error"

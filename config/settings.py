@@ -53,9 +53,11 @@ INSTALLED_APPS = [
     "pgtrigger",
     "axes",
     # The task worker is portal's `run_worker` (portal/worker.py); `db_worker` is django_tasks_db's.
-    "portal",
-    "identities",
+    # Top to bottom as they may import each other: the project, rooms, identities, the core.
+    "config.apps.ProjectConfig",
     "rooms",
+    "identities",
+    "portal",
     "django_tasks_db",
 ]
 
@@ -80,8 +82,8 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "portal.urls"
-WSGI_APPLICATION = "portal.wsgi.application"
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
     {
