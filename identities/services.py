@@ -10,6 +10,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 import acs_gateway as acs
+from identities.events import identity_deleting
 from identities.models import Identity, TokenScope
 from portal import audit
 from portal.services import check_text, column_length, require
@@ -258,16 +259,12 @@ def identity_revoke_tokens(*, actor, identity: Identity) -> Identity:
 
 
 def identity_delete(*, actor, identity: Identity) -> Identity:
-    """Take the identity out of every room, then delete it (ACS deletes the user and its tokens)."""
+    """Delete the identity (ACS deletes the user and its tokens); the apps above take it out of
+    what they hold first (identity_deleting: rooms removes it from every room)."""
     require(actor, "identities.delete_identity", "delete identities")
-    # Imported here: rooms.services imports this module to add new people.
-    from rooms.models import Participant
-    from rooms.services import remove_participant
-
     with transaction.atomic():
         current = _live(identity)
-        for participant in Participant.objects.select_related("identity").filter(identity=current):
-            remove_participant(actor=actor, participant=participant)
+        identity_deleting.send(sender=Identity, actor=actor, identity=current)
         current.deleted_at = timezone.now()
         current.save(update_fields=["deleted_at", "updated_at"])
         audit.record(

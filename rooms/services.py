@@ -362,11 +362,27 @@ def _removed(actor, participant: Participant) -> audit.AuditEvent:
     )
 
 
-def remove_participant(*, actor, participant: Participant) -> None:
-    """Delete one participant with its audit event; callers check permission and hold the lock."""
-    event = _removed(actor, participant)
-    participant.delete()
-    audit.append([event])
+def identity_leave_rooms(*, actor, identity: Identity) -> int:
+    """Take an identity that is being deleted out of every room it is in; returns how many.
+
+    Called by the identities app's identity_deleting signal inside its transaction (the
+    identity service checked the actor may delete identities, which implies this).
+    """
+    by_room: dict[int, list[Participant]] = {}
+    for participant in Participant.objects.select_related("identity").filter(identity=identity):
+        by_room.setdefault(participant.room_id, []).append(participant)
+    events = []
+    for room_id, participants in sorted(by_room.items()):
+        _locked_room_or_tombstone(room_id)
+        events += [_removed(actor, participant) for participant in participants]
+    Participant.objects.filter(identity=identity).delete()
+    audit.append(events)
+    return len(events)
+
+
+def _locked_room_or_tombstone(room_id: int) -> None:
+    # Rooms in id order, so two deletions touching the same rooms cannot deadlock.
+    Room.objects.select_for_update().filter(pk=room_id).first()
 
 
 def room_retry_sync(*, actor, room: Room) -> None:

@@ -1,9 +1,12 @@
-"""Receivers that only mark a room dirty; the push runs after commit, in a task."""
+"""Receivers: changes mark their room dirty (the push runs after commit, in a task), and a
+deleted identity leaves its rooms."""
 
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from identities.events import identity_deleting
 from rooms.models import Participant, Room
+from rooms.services import identity_leave_rooms
 from rooms.sync import mark_room_dirty
 
 
@@ -23,3 +26,9 @@ def participant_changed(sender, instance: Participant, raw=False, **kwargs) -> N
     if raw:
         return
     mark_room_dirty(instance.room_id)
+
+
+@receiver(identity_deleting, dispatch_uid="rooms.identity_deleting")
+def identity_deleting_leaves_rooms(sender, actor, identity, **kwargs) -> None:
+    """identities sits below rooms and cannot reach into them: rooms reacts to its deletion."""
+    identity_leave_rooms(actor=actor, identity=identity)
