@@ -7,7 +7,11 @@ from identities.models import Identity
 from portal.models import AuditEvent
 from portal.selectors import audit_events
 from portal.services import search_text
-from rooms.models import Participant
+
+# The rooms an identity is in are rooms' rows (rooms.Participant, related_name "participations"):
+# identities sits below rooms, so it reaches them through that reverse relation, never by
+# importing rooms.
+PARTICIPATIONS = Identity._meta.get_field("participations").related_model
 
 # What portal.audit.record() stores as target_type for an identity (its model's label_lower).
 IDENTITY_TARGET_TYPE = Identity._meta.label_lower
@@ -20,7 +24,7 @@ def identity_list(*, search: str = "", show_deleted: bool = False) -> QuerySet[I
     only for the rows the page fetches, and the paginator's COUNT(*) drops it altogether.
     """
     rooms = (
-        Participant.objects.filter(identity=OuterRef("pk"), room__deleted_at__isnull=True)
+        PARTICIPATIONS.objects.filter(identity=OuterRef("pk"), room__deleted_at__isnull=True)
         .order_by()
         .values("identity")
         .annotate(n=Count("pk"))
@@ -43,11 +47,11 @@ def identity_get(pk: int) -> Identity | None:
     return Identity.objects.select_related("user").filter(pk=pk).first()
 
 
-def identity_rooms(identity: Identity) -> QuerySet[Participant]:
+def identity_rooms(identity: Identity) -> QuerySet:
     """The identity's places in live rooms (tombstoned rooms are on their way out of ACS)."""
     return (
-        Participant.objects.select_related("room")
-        .filter(identity=identity, room__deleted_at__isnull=True)
+        identity.participations.select_related("room")
+        .filter(room__deleted_at__isnull=True)
         .order_by("room__valid_from", "room__pk")
     )
 
