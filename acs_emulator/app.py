@@ -199,7 +199,7 @@ class Emulator:
             counts[row["operation"]] = counts.get(row["operation"], 0) + 1
         return {"requests": entries, "counts": counts}
 
-    def token_status(self, token: str) -> dict:
+    def token_status(self, token: str) -> identity.TokenStatus:
         return self.identity.token_status(token)
 
     def close(self) -> None:

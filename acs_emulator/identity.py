@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import TypedDict
 
 from . import errors
 from .messages import Request, Response
@@ -17,6 +18,16 @@ API_VERSIONS = ("2023-10-01",)
 SUPPORTED_HEADER = ", ".join(API_VERSIONS)
 SCOPES = ("chat", "voip", "chat.join", "chat.join.limited", "voip.join")
 DEFAULT_MINUTES = 1440
+
+
+class TokenStatus(TypedDict):
+    """What the emulator knows of a token it issued, for the control API and the tests."""
+
+    valid: bool
+    reason: str | None
+    identity: str | None
+    scopes: list[str]
+    expiresOn: str | None
 
 
 def _parse_body(body: bytes) -> dict:
@@ -184,8 +195,14 @@ class IdentityApi:
             error_code_header=False,
         )
 
-    def token_status(self, token: str) -> dict:
-        status = {"valid": False, "reason": None, "identity": None, "scopes": [], "expiresOn": None}
+    def token_status(self, token: str) -> TokenStatus:
+        status: TokenStatus = {
+            "valid": False,
+            "reason": None,
+            "identity": None,
+            "scopes": [],
+            "expiresOn": None,
+        }
         verdict, claims = self.signer.verify(token)
         if claims:
             skype = claims.get("skypeid")

@@ -217,6 +217,7 @@ class RoomsApi:
         valid_from = _time_field(data, "validFrom")
         valid_until = _time_field(data, "validUntil")
         pstn = _bool_field(data, "pstnDialOutEnabled")
+        assert req.api_version is not None  # the dispatcher sets it before any handler runs
         participants = _participants_field(data, req.api_version)
         valid_from = now if valid_from is None else valid_from
         # validFrom + 180 days: equal to the spec's "now + 180 days" when validFrom defaults, and a
@@ -338,6 +339,7 @@ class RoomsApi:
     def update_participants(self, req: Request, room_id: str) -> Response:
         self.check_room_id(room_id)
         data = _parse_json(req.body, empty_ok=False)
+        assert req.api_version is not None  # the dispatcher sets it before any handler runs
         participants = _participants_field(data, req.api_version)
         _check_identifiers_for_patch(participants)
         with self.store.write() as conn:

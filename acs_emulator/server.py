@@ -217,7 +217,9 @@ class _Server(ThreadedWSGIServer):
         with self._lock:
             self._open.add(request)
         try:
-            self.RequestHandlerClass(request, client_address, self)
+            # typeshed types RequestHandlerClass with Self, which mypy leaves unbound when the
+            # attribute is read through an instance, so it rejects the server itself.
+            self.RequestHandlerClass(request, client_address, self)  # type: ignore[arg-type]
         finally:
             with self._lock:
                 self._open.discard(request)

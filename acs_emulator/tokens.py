@@ -55,7 +55,12 @@ class Signer:
                             (fresh_pem,),
                         )
                     pem = self.store.get_meta("signing_key")
-                self._key = serialization.load_pem_private_key(pem.encode("ascii"), None)
+                    # The INSERT OR IGNORE above leaves a stored key, ours or another process's.
+                    assert pem is not None
+                key = serialization.load_pem_private_key(pem.encode("ascii"), None)
+                if not isinstance(key, rsa.RSAPrivateKey):
+                    raise TypeError("The stored signing key is not an RSA key.")
+                self._key = key
             return self._key
 
     def _header(self) -> dict:
