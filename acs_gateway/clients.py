@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import UTC
 from email.utils import format_datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from azure.communication.identity import CommunicationIdentityClient
 from azure.communication.rooms import RoomsClient
@@ -17,6 +17,9 @@ from azure.core.credentials import AzureKeyCredential
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 
 from acs_gateway.transport import WsgiTransport
+
+if TYPE_CHECKING:
+    from acs_emulator import Emulator
 
 
 class _DropNaiveDatetimeNotice(logging.Filter):
@@ -60,6 +63,16 @@ class RepeatabilityPolicy(SansIOHTTPPolicy):
 # --------------------------------------------------------------------------- client factories
 
 
+@runtime_checkable
+class EmulatorApp(Protocol):
+    """A WSGI app that names its own connection string: the emulator, or a test's wrapper of it.
+    Without a connection string, the clients need one of these."""
+
+    def __call__(self, environ: Any, start_response: Any) -> Any: ...
+
+    def connection_string(self, endpoint: str) -> str: ...
+
+
 def parse_connection_string(connection_string: str) -> tuple[str, str]:
     """`endpoint=http(s)://host[:port]/;accesskey=KEY` -> (endpoint without trailing slash, key)."""
     endpoint = key = ""
@@ -77,10 +90,10 @@ def parse_connection_string(connection_string: str) -> tuple[str, str]:
 
 
 _embedded_lock = threading.Lock()
-_embedded: dict[str | None, Any] = {}
+_embedded: dict[str | None, Emulator] = {}
 
 
-def embedded_emulator(state_path: str | os.PathLike | None = None):
+def embedded_emulator(state_path: str | os.PathLike | None = None) -> Emulator:
     """The process-wide emulator used without a connection string (one per state file;
     default: settings.ACS_EMULATOR_STATE, in memory when that is empty)."""
     if state_path is None:
@@ -113,6 +126,8 @@ def _client_args(
 ) -> tuple[str, AzureKeyCredential, dict]:
     if not connection_string:
         app = app if app is not None else embedded_emulator()
+        if not isinstance(app, EmulatorApp):
+            raise TypeError("Without a connection string, app must name one (the emulator).")
         connection_string = app.connection_string(EMBEDDED_ENDPOINT + "/")
     endpoint, key = parse_connection_string(connection_string)
     if app is not None and "transport" not in kwargs:

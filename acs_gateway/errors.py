@@ -144,9 +144,16 @@ _STATUS_CLASSES: dict[int, type[AcsError]] = {
 
 def map_error(exc: BaseException, operation: str = "") -> AcsError:
     """Translate an azure-core exception into the portal's AcsError family."""
-    if isinstance(exc, HttpResponseError) and exc.response is not None:
+    if (
+        isinstance(exc, HttpResponseError)
+        and exc.response is not None
+        and exc.response.status_code is not None
+    ):
         response = exc.response
-        status = response.status_code
+        status = exc.response.status_code
+        # The SDK types the response by the few members it uses itself; the transports' responses
+        # all carry headers too.
+        headers = getattr(response, "headers", None)
         code, message, target, details = _error_fields(response)
         if status >= 500:
             cls: type[AcsError] = AcsUnavailable
@@ -156,8 +163,8 @@ def map_error(exc: BaseException, operation: str = "") -> AcsError:
             message or exc.message or f"HTTP {status}",
             status=status,
             code=code or (exc.error.code if exc.error else None),
-            request_id=_request_id(response.headers),
-            retry_after=_retry_after(response.headers),
+            request_id=_request_id(headers),
+            retry_after=_retry_after(headers),
             target=target,
             details=details,
             operation=operation,

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, overload
 
 from azure.communication.identity import CommunicationUserIdentifier
 from azure.communication.rooms import RoomParticipant, UnknownIdentifier
@@ -47,6 +47,10 @@ def _room(sdk_room: Any) -> AcsRoom:
     )
 
 
+@overload
+def _utc(value: datetime) -> datetime: ...
+@overload
+def _utc(value: None) -> None: ...
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
