@@ -213,7 +213,10 @@ if ACS_CONNECTION_STRING and (
 ACS_CA_BUNDLE = read_str("ACS_CA_BUNDLE")
 if ACS_CA_BUNDLE and not Path(ACS_CA_BUNDLE).is_file():
     raise ImproperlyConfigured(f"ACS_CA_BUNDLE={ACS_CA_BUNDLE!r} is not valid: no such file.")
-ACS_EMULATOR_STATE = Path(read_str("ACS_EMULATOR_STATE", str(VAR_DIR / "acs-emulator.sqlite3")))
+# The embedded emulator's state file; "" (as the tests set it) keeps that state in memory.
+ACS_EMULATOR_STATE: Path | str = Path(
+    read_str("ACS_EMULATOR_STATE", str(VAR_DIR / "acs-emulator.sqlite3"))
+)
 
 # Background tasks: "database" (django-tasks-db; run `manage.py run_worker`) or "immediate"
 # (run in the request that enqueues them, for tests and one-off scripts).
