@@ -1,5 +1,7 @@
 """The Django admin for ACS identities: created, deleted and revoked through identities.services."""
 
+from typing import TYPE_CHECKING, TypedDict
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -8,6 +10,9 @@ from django.db.models import Count, Q
 from identities import services
 from identities.models import Identity
 from portal.admin import CleanSearchMixin, ServiceWritesMixin, copy_into, time_column
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 # Times appear through time_column(): in the user's zone, with the zone named.
 DETAIL_FIELDS = [
@@ -28,6 +33,12 @@ DETAIL_FIELDS = [
     "updated_at_shown",
     "deleted_at_shown",
 ]
+
+
+class RoomCount(TypedDict):
+    """What IdentityAdmin.get_queryset() annotates each identity with."""
+
+    room_count: int
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -102,10 +113,10 @@ class IdentityAdmin(CleanSearchMixin, ServiceWritesMixin, admin.ModelAdmin):
             .annotate(room_count=Count("participations", filter=live_rooms))
         )
 
-    def get_form(self, request, obj=None, **kwargs):
+    def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
             kwargs["form"] = self.add_form
-        return super().get_form(request, obj, **kwargs)
+        return super().get_form(request, obj, change, **kwargs)
 
     def get_fields(self, request, obj=None):
         return ["display_name", "email"] if obj is None else DETAIL_FIELDS
@@ -128,7 +139,7 @@ class IdentityAdmin(CleanSearchMixin, ServiceWritesMixin, admin.ModelAdmin):
         return queryset, duplicates
 
     @admin.display(description="rooms", ordering="room_count")
-    def room_count(self, identity: Identity) -> int:
+    def room_count(self, identity: "WithAnnotations[Identity, RoomCount]") -> int:
         return identity.room_count
 
     def save_model(self, request, obj, form, change):

@@ -1,6 +1,7 @@
 """The Django admin's frame: its titles, the read-only audit trail, and the service-writes mixin."""
 
 import json
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -36,7 +37,14 @@ def copy_into(target, source) -> None:
     target._state.db = source._state.db
 
 
-class CleanSearchMixin:
+if TYPE_CHECKING:
+    # The mixins below go in front of admin.ModelAdmin; the type checker sees them as one.
+    _ModelAdmin = admin.ModelAdmin[Any]
+else:
+    _ModelAdmin = object
+
+
+class CleanSearchMixin(_ModelAdmin):
     """The admin's search (its list and the autocomplete) without control characters.
 
     RefuseUnstorableInputMiddleware answers a NUL in the query with a 400 first; this keeps the
@@ -48,7 +56,7 @@ class CleanSearchMixin:
         return super().get_search_results(request, queryset, cleaned)
 
 
-class ServiceWritesMixin:
+class ServiceWritesMixin(_ModelAdmin):
     """A ModelAdmin whose writes all go through services.
 
     The forms check the same rules first, so errors appear beside the fields. Should a service
@@ -129,6 +137,24 @@ def pretty_json(value) -> str:
     return format_html('<pre class="audit-json">{}</pre>', text)
 
 
+# The audit trail's admin shows these, all read-only. `actor` is left out on purpose: its user may
+# be gone (no constraint); the label is the record.
+_AUDIT_FIELDS = (
+    "at_shown",
+    "actor_label",
+    "action",
+    "target_type",
+    "target_id",
+    "target_label",
+    "room_id",
+    "changes_pretty",
+    "acs_outcome_pretty",
+    "request_id",
+    "prev_hash",
+    "hash",
+)
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(CleanSearchMixin, admin.ModelAdmin):
     """The audit trail, to read: nobody, not even a superuser, may add, change or delete here."""
@@ -137,22 +163,8 @@ class AuditEventAdmin(CleanSearchMixin, admin.ModelAdmin):
     list_display_links = ["at_shown"]
     list_filter = ["action", "at"]
     search_fields = ["actor_label", "target_label", "action", "request_id"]
-    # `actor` is left out on purpose: its user may be gone (no constraint); the label is the record.
-    fields = [
-        "at_shown",
-        "actor_label",
-        "action",
-        "target_type",
-        "target_id",
-        "target_label",
-        "room_id",
-        "changes_pretty",
-        "acs_outcome_pretty",
-        "request_id",
-        "prev_hash",
-        "hash",
-    ]
-    readonly_fields = fields
+    fields = _AUDIT_FIELDS
+    readonly_fields = _AUDIT_FIELDS
     # The trail grows without end: skip the second COUNT(*) over all of it.
     show_full_result_count = False
 
