@@ -105,6 +105,10 @@ def snapshot(instance: models.Model, fields: Iterable[str]) -> dict:
     values = {}
     for name in fields:
         field = instance._meta.get_field(name)
+        if not isinstance(field, models.Field):
+            raise ValueError(
+                f"{name} is a reverse relation of {type(instance).__name__}, no column"
+            )
         values[name] = getattr(instance, field.attname)
     return json_safe(values)
 

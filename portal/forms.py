@@ -100,22 +100,23 @@ class HistoryFilterForm(forms.Form):
 
     def clean_actor(self) -> str:
         actor = self.cleaned_data["actor"]
-        if len(actor) > MAX_ACTOR:
+        if MAX_ACTOR is not None and len(actor) > MAX_ACTOR:
             raise forms.ValidationError(BAD_ACTOR)
         return actor
 
     def clean_action(self) -> str:
         action = self.cleaned_data["action"].strip()
-        if action and (len(action) > MAX_ACTION or not _ACTION.match(action)):
+        too_long = MAX_ACTION is not None and len(action) > MAX_ACTION
+        if action and (too_long or not _ACTION.match(action)):
             raise forms.ValidationError(BAD_ACTION)
         return action
 
     def clean(self):
-        cleaned = super().clean()
-        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        super().clean()
+        start, end = self.cleaned_data.get("date_from"), self.cleaned_data.get("date_to")
         if start and end and end < start:
             self.add_error("date_to", TO_BEFORE_FROM)
-        return cleaned
+        return self.cleaned_data
 
     def filters(self, zone: tzinfo) -> HistoryFilters:
         """The valid form's filters; dates are whole days in the user's zone, both inclusive."""

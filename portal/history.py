@@ -1,6 +1,7 @@
 """The history page (every audit event, filtered and paged) and its CSV export."""
 
 from django.http import HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -42,7 +43,7 @@ def history_list(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_GET
 @needs("portal.view_auditevent", READ_HISTORY)
-def history_export(request: HtmxHttpRequest) -> HttpResponse:
+def history_export(request: HtmxHttpRequest) -> HttpResponseBase:
     form = HistoryFilterForm(request.GET)
     if not form.is_valid():
         # Back to the page, which shows each error beside its field; a query too long for a

@@ -5,6 +5,7 @@ for the cool-off, so a guesser elsewhere never locks the real user out of their 
 """
 
 import math
+from typing import TYPE_CHECKING
 
 from axes.backends import AxesStandaloneBackend
 from axes.helpers import get_client_username, get_cool_off
@@ -14,7 +15,7 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, UsernameField
 from django.core.exceptions import ValidationError
-from django.db.models import Max
+from django.db.models import Field, Max
 from django.http import HttpResponse
 from django.utils import timezone
 from ipware import ip as ipware
@@ -30,7 +31,8 @@ LOCKED_OUT = (
 def _username_field() -> UsernameField:
     # The very field the sign-in forms clean the username with: strip, then NFKC.
     user_model = get_user_model()
-    max_length = user_model._meta.get_field(user_model.USERNAME_FIELD).max_length
+    field = user_model._meta.get_field(user_model.USERNAME_FIELD)
+    max_length = field.max_length if isinstance(field, Field) else None
     return UsernameField(max_length=max_length or 254)
 
 
@@ -49,8 +51,9 @@ def lockout_username(request, credentials) -> str | None:
         value = data.get(field)
     if not isinstance(value, str):
         return None
+    username = _username_field().to_python(value)
     # AccessAttempt.username holds 255 characters; a longer name is no user's anyway.
-    return _username_field().to_python(value)[:255] or None
+    return username[:255] if username else None
 
 
 def client_address(request) -> str | None:
@@ -62,7 +65,6 @@ def client_address(request) -> str | None:
     chain too short) is keyed on REMOTE_ADDR.
     """
     proxies = settings.TRUSTED_PROXY_COUNT
-    remote = {"request_header_order": ("REMOTE_ADDR",), "strict": False}
     if proxies:
         # django-ipware counts the proxies named inside the header: the last one appends
         # the address of its peer, not its own, so the header names proxies - 1 of them.
@@ -75,7 +77,9 @@ def client_address(request) -> str | None:
         )
         if address:
             return address
-    address, _routable = ipware.get_client_ip(request, **remote)
+    address, _routable = ipware.get_client_ip(
+        request, request_header_order=("REMOTE_ADDR",), strict=False
+    )
     return address
 
 
@@ -96,10 +100,17 @@ def lockout_message(request, credentials=None) -> str:
     )
 
 
-class LockoutMessageMixin:
+if TYPE_CHECKING:
+    # The mixin goes in front of a sign-in form; the type checker sees it as one.
+    _SignInForm = AuthenticationForm
+else:
+    _SignInForm = object
+
+
+class LockoutMessageMixin(_SignInForm):
     """Say that the sign-in was refused by the lock-out, not by a wrong password."""
 
-    def get_invalid_login_error(self):
+    def get_invalid_login_error(self) -> ValidationError:
         if getattr(self.request, "axes_locked_out", False):
             credentials = getattr(self.request, "axes_credentials", None) or {
                 "username": self.cleaned_data.get("username")

@@ -13,6 +13,7 @@
 
 import logging
 import time
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -22,6 +23,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.template.loader import render_to_string
 from django.utils.cache import patch_cache_control
+from django.utils.datastructures import MultiValueDict
 
 from portal.services import CONTROL_CHARACTERS
 
@@ -47,7 +49,7 @@ def find_nul(request: HttpRequest) -> str | None:
     for name, value in request.COOKIES.items():
         if NUL in name or NUL in value:
             return f"The cookie “{_shown(name)}”"
-    sources = [("query parameter", request.GET)]
+    sources: list[tuple[str, MultiValueDict[str, Any]]] = [("query parameter", request.GET)]
     if request.method == "POST":
         # Parsed once here, as the view would; an uploaded file's content is the view's to read
         # (the CSV import refuses a file with NUL as "not a text file").

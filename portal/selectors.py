@@ -117,7 +117,8 @@ def history_page(
     rows = rows[:size]
     return HistoryPage(
         events=rows,
-        newer=(rows[0].pk if rows else before - 1) if has_newer else None,
+        # has_newer only when paging back from `before`.
+        newer=(rows[0].pk if rows else before - 1) if has_newer and before is not None else None,
         older=rows[-1].pk if more_older else None,
     )
 
