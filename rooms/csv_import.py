@@ -101,23 +101,24 @@ def _delimiter(text: str) -> str:
     return ";" if header.count(";") > header.count(",") else ","
 
 
-def _columns(header: list[str]) -> tuple[dict[str, int] | None, RowError | None]:
+def _columns(header: list[str]) -> dict[str, int] | RowError:
+    """Each column's position in the header row, or what is wrong with the header."""
     names = [cell.strip().lower() for cell in header]
     unknown = [name for name in names if name and name not in HEADER_ALIASES]
     if unknown:
-        return None, RowError(1, UNKNOWN_COLUMNS.format(columns=", ".join(map(repr, unknown))))
+        return RowError(1, UNKNOWN_COLUMNS.format(columns=", ".join(map(repr, unknown))))
     positions: dict[str, int] = {}
     for index, name in enumerate(names):
         if not name:
             continue
         column = HEADER_ALIASES[name]
         if column in positions:
-            return None, RowError(1, REPEATED_COLUMN.format(column=column))
+            return RowError(1, REPEATED_COLUMN.format(column=column))
         positions[column] = index
     if not {"name", "email"} <= positions.keys():
         found = ", ".join(repr(name) for name in names if name) or "nothing"
-        return None, RowError(1, MISSING_COLUMNS.format(found=found))
-    return positions, None
+        return RowError(1, MISSING_COLUMNS.format(found=found))
+    return positions
 
 
 def _role(value: str) -> str | None:
@@ -149,9 +150,9 @@ def parse_participants_csv(data: bytes | str, *, room: Room, actor) -> ImportPla
         plan.errors.append(RowError(None, EMPTY))
         return plan
     header_line, header = records[0]
-    positions, problem = _columns(header)
-    if problem is not None:
-        plan.errors.append(problem._replace(line=header_line))
+    positions = _columns(header)
+    if isinstance(positions, RowError):
+        plan.errors.append(positions._replace(line=header_line))
         return plan
     body = records[1:]
     if not body:
@@ -176,8 +177,9 @@ def parse_participants_csv(data: bytes | str, *, room: Room, actor) -> ImportPla
         row_errors = _row_errors(line, cells, first_line_of, services.may_give_roles(actor))
         plan.errors += row_errors
         if not row_errors:
-            email = cells["email"].lower()
-            candidates.append((line, cells["name"], email, _role(cells["role"])))
+            role = _role(cells["role"])
+            assert role is not None  # else _row_errors() refused the row's role
+            candidates.append((line, cells["name"], cells["email"].lower(), role))
     _match_people(plan, candidates, room)
     return plan
 
@@ -197,7 +199,7 @@ def _row_errors(
     errors = []
     if not cells["name"]:
         errors.append(RowError(line, NAME_MISSING))
-    elif len(cells["name"]) > MAX_NAME:
+    elif MAX_NAME is not None and len(cells["name"]) > MAX_NAME:
         errors.append(RowError(line, NAME_TOO_LONG))
     elif any(is_control(char) for char in cells["name"]):
         errors.append(RowError(line, NAME_CONTROL))
@@ -206,7 +208,7 @@ def _row_errors(
     # person the portal knows, never makes a second identity for them.
     if not email:
         errors.append(RowError(line, EMAIL_MISSING))
-    elif len(email) > MAX_EMAIL:
+    elif MAX_EMAIL is not None and len(email) > MAX_EMAIL:
         errors.append(RowError(line, EMAIL_TOO_LONG))
     else:
         try:

@@ -18,7 +18,7 @@ CSV_REQUIRED = "Choose a CSV file to upload."
 
 # What each role may do in a room call, in ACS's words reduced to one line each (ACS Rooms
 # documentation, "Predefined participant roles and permissions"), most capable first.
-ROLE_CAPABILITIES: list[tuple[str, str]] = [
+ROLE_CAPABILITIES: list[tuple[Role, str]] = [
     (
         Role.PRESENTER,
         "Full control: speaks, sends video, shares the screen, mutes or removes others "
@@ -58,7 +58,8 @@ class NewPersonForm(forms.Form):
     )
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("email") and not (data.get("display_name") or "").strip():
             self.add_error("display_name", NAME_REQUIRED)
         return data

@@ -48,7 +48,9 @@ class RoomFilterForm(forms.Form):
 
     def __init__(self, data, *, owners):
         super().__init__(data)
-        self.fields["owner"].choices = [
+        owner = self.fields["owner"]
+        assert isinstance(owner, forms.ChoiceField)  # the TypedChoiceField declared above
+        owner.choices = [
             ("", "Anyone"),
             *((user.pk, user.get_full_name() or user.get_username()) for user in owners),
         ]

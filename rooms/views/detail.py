@@ -142,6 +142,7 @@ def participant_role(request: HtmxHttpRequest, pk: int, participant_pk: int) -> 
     if error:
         messages.error(request, error)
     else:
+        assert participant is not None  # without an error, the service returned the changed row
         name = participant.identity.display_name
         messages.success(request, f"{name} is now {participant.get_role_display()}.")
     return redirect(_detail_url(room))
@@ -223,6 +224,7 @@ def participants_bulk(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if error:
         messages.error(request, error)
     else:
+        assert notice is not None  # every action ends with a notice or an error
         messages.success(request, notice)
     return redirect(_detail_url(room))
 
@@ -345,7 +347,8 @@ def participants_import(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                     )
                     return redirect(_detail_url(room))
         else:
-            apply_errors = [error for errors in apply_form.errors.values() for error in errors]
+            # An ErrorList yields each message as text; the stubs type its items as the errors.
+            apply_errors = [str(error) for errors in apply_form.errors.values() for error in errors]
     elif request.method == "POST":
         upload_form = CsvUploadForm(request.POST, request.FILES)
         if upload_form.is_valid():
