@@ -38,17 +38,11 @@ class WindowStateFilter(admin.SimpleListFilter):
     parameter_name = "window"
 
     def lookups(self, request, model_admin):
-        return [("live", "Live now"), ("upcoming", "Upcoming"), ("expired", "Ended")]
+        return rules.WindowState.choices
 
     def queryset(self, request, queryset):
-        now = timezone.now()
-        match self.value():
-            case "live":
-                return queryset.filter(valid_from__lte=now, valid_until__gt=now)
-            case "upcoming":
-                return queryset.filter(valid_from__gt=now)
-            case "expired":
-                return queryset.filter(valid_until__lte=now)
+        if self.value() in rules.WindowState.values:
+            return queryset.filter(rules.window_q(self.value(), timezone.now()))
         return queryset
 
 
@@ -197,10 +191,7 @@ class RoomAdmin(CleanSearchMixin, ServiceWritesMixin, admin.ModelAdmin):
 
     @admin.display(description="state")
     def window_state(self, room: Room) -> str:
-        now = timezone.now()
-        if room.valid_until <= now:
-            return "ended"
-        return "live" if room.valid_from <= now else "upcoming"
+        return rules.window_state(room.valid_from, room.valid_until, timezone.now()).label
 
     @admin.display(description="participants", ordering="participant_count")
     def participant_count(self, room: Room) -> int:

@@ -1,8 +1,10 @@
-"""ACS's rules for a room's validity window, checked before anything is written."""
+"""ACS's rules for a room's validity window, checked before anything is written, and where a
+window stands relative to now."""
 
 from datetime import UTC, datetime, timedelta
 
 from django.core.exceptions import ValidationError
+from django.db.models import Q, TextChoices
 from django.utils import timezone
 
 from rooms.models import MAX_ROOM_LIFETIME, Role
@@ -55,3 +57,31 @@ def check_role(role: str) -> str:
     if role not in Role.values:
         raise ValidationError({"role": UNKNOWN_ROLE.format(role=role)})
     return role
+
+
+class WindowState(TextChoices):
+    """Where a room's validity window stands relative to now: the one wording everywhere."""
+
+    LIVE = "live", "Live"
+    UPCOMING = "upcoming", "Upcoming"
+    # The value stays "expired": it is in bookmarked list URLs (?state=expired), the admin's
+    # ?window=expired and the badge's CSS class. People read the label.
+    ENDED = "expired", "Ended"
+
+
+def window_q(state: str, now: datetime) -> Q:
+    """The rooms in that window state at `now`, as a filter."""
+    return {
+        WindowState.LIVE: Q(valid_from__lte=now, valid_until__gt=now),
+        WindowState.UPCOMING: Q(valid_from__gt=now),
+        WindowState.ENDED: Q(valid_until__lte=now),
+    }[WindowState(state)]
+
+
+def window_state(valid_from: datetime, valid_until: datetime, now: datetime) -> WindowState:
+    """The window state of one room at `now`: the same bounds as window_q."""
+    if valid_from > now:
+        return WindowState.UPCOMING
+    if valid_until <= now:
+        return WindowState.ENDED
+    return WindowState.LIVE

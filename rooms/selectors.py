@@ -18,7 +18,6 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
-    TextChoices,
     Value,
     When,
 )
@@ -29,20 +28,13 @@ from identities.models import Identity
 from portal.services import search_text
 from portal.sync import SyncState
 from rooms.models import MAX_ROOM_LIFETIME, Participant, Room
+from rooms.rules import WindowState, window_q
 
 PER_PAGE = 25
 # Big fields no page of many rooms shows: left unloaded.
 _HEAVY_FIELDS = ("notes", "acs_state", "create_payload")
 # A pending room whose push should have happened this long ago has lost its push.
 OVERDUE_AFTER = timedelta(minutes=1)
-
-
-class WindowState(TextChoices):
-    """Where a room's validity window stands relative to now."""
-
-    LIVE = "live", "Live now"
-    UPCOMING = "upcoming", "Upcoming"
-    EXPIRED = "expired", "Expired"
 
 
 # A sync filter value beside the SyncState ones: every room the dashboard lists as not in sync.
@@ -95,14 +87,6 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-def _window_q(state: str, now: datetime) -> Q:
-    return {
-        WindowState.LIVE: Q(valid_from__lte=now, valid_until__gt=now),
-        WindowState.UPCOMING: Q(valid_from__gt=now),
-        WindowState.EXPIRED: Q(valid_until__lte=now),
-    }[state]
-
-
 def overlapping(start: datetime, end: datetime) -> Q:
     """Rooms valid at some moment between start and end."""
     # No room lasts longer than MAX_ROOM_LIFETIME, so one that ends after `start` began less
@@ -152,12 +136,20 @@ def _participant_count() -> Coalesce:
     return Coalesce(Subquery(per_room, output_field=IntegerField()), 0)
 
 
+class _WindowStateField(CharField):
+    """Reads the annotation back as a WindowState, so a template shows its label."""
+
+    def from_db_value(self, value, expression, connection):
+        return None if value is None else WindowState(value)
+
+
 def _window_state(now: datetime) -> Case:
+    # rules.window_state() in SQL: the same bounds, from the same filters.
     return Case(
-        When(valid_from__gt=now, then=Value(WindowState.UPCOMING)),
-        When(valid_until__lte=now, then=Value(WindowState.EXPIRED)),
-        default=Value(WindowState.LIVE),
-        output_field=CharField(),
+        When(window_q(WindowState.UPCOMING, now), then=Value(WindowState.UPCOMING.value)),
+        When(window_q(WindowState.ENDED, now), then=Value(WindowState.ENDED.value)),
+        default=Value(WindowState.LIVE.value),
+        output_field=_WindowStateField(),
     )
 
 
@@ -179,7 +171,7 @@ def _filtered(*, user, filters: RoomFilters, now: datetime) -> QuerySet[Room]:
     if query:
         rooms = rooms.filter(_matches(query))
     if filters.state in WindowState.values:
-        rooms = rooms.filter(_window_q(filters.state, now))
+        rooms = rooms.filter(window_q(filters.state, now))
     if filters.sync == NEEDS_ATTENTION:
         rooms = rooms.filter(needs_attention_q(now))
     elif filters.sync in SyncState.values:
@@ -358,10 +350,16 @@ def dashboard_rooms(*, user, now: datetime | None = None, limit: int = 5) -> Das
     today = timezone.localdate(now)
     today_start, today_end = day_bounds(today)
     sections = {
-        "live": (_window_q(WindowState.LIVE, now), ["valid_until", "pk"]),
+        "live": (window_q(WindowState.LIVE, now), ["valid_until", "pk"]),
         "today": (overlapping(today_start, today_end), ["valid_from", "pk"]),
-        "upcoming": (Q(valid_from__gt=now, valid_from__lte=now + RECENT), ["valid_from", "pk"]),
-        "expired": (Q(valid_until__lte=now, valid_until__gt=now - RECENT), ["-valid_until", "-pk"]),
+        "upcoming": (
+            window_q(WindowState.UPCOMING, now) & Q(valid_from__lte=now + RECENT),
+            ["valid_from", "pk"],
+        ),
+        "expired": (
+            window_q(WindowState.ENDED, now) & Q(valid_until__gt=now - RECENT),
+            ["-valid_until", "-pk"],
+        ),
         "out_of_sync": (needs_attention_q(now), ["-updated_at", "-pk"]),
     }
     # Every card's count in one query, and every card's first rooms in one more.
