@@ -12,7 +12,7 @@ from django.utils import timezone
 from portal import audit, timezones
 from portal.services import column_length
 from rooms import rules
-from rooms.models import MAX_ROOM_LIFETIME, Room
+from rooms.models import Room
 from rooms.services import ROOM_FIELDS
 
 # What <input type="datetime-local"> sends and shows (browsers add seconds only when asked).
@@ -35,7 +35,7 @@ REPEATED_TIME = (
     "{time} happens twice in {zone} that night; this is the first time ({abbr}), "
     "before the clocks go back."
 )
-WINDOW_HELP = "A room can be valid for at most 180 days; ACS refuses longer windows."
+WINDOW_HELP = f"A room can be valid for at most {rules.MAX_DAYS} days; ACS refuses longer windows."
 PSTN_HELP = "Let participants dial out to phone numbers"
 VERSION_LOST = "The form lost the room's version: reload the page and make your change again."
 
@@ -82,7 +82,7 @@ def current_zone_name() -> str:
 def describe_duration(length: timedelta) -> str:
     """'Lasts 2 hours (limit 180 days)', or what is wrong with the length."""
     if length <= timedelta(0):
-        return "Ends before it starts (limit 180 days)"
+        return f"Ends before it starts (limit {rules.MAX_DAYS} days)"
     minutes = int(length.total_seconds() // 60)
     days, rest = divmod(minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
@@ -92,9 +92,9 @@ def describe_duration(length: timedelta) -> str:
         if count
     ]
     text = " ".join(parts) or "less than a minute"
-    if length > MAX_ROOM_LIFETIME:
-        return f"Lasts {text}: longer than the limit of 180 days"
-    return f"Lasts {text} (limit 180 days)"
+    if length > rules.MAX_ROOM_LIFETIME:
+        return f"Lasts {text}: longer than the limit of {rules.MAX_DAYS} days"
+    return f"Lasts {text} (limit {rules.MAX_DAYS} days)"
 
 
 # --------------------------------------------------------------------------- what the editor saw

@@ -9,19 +9,22 @@ from django.utils import timezone
 
 from rooms.models import MAX_ROOM_LIFETIME, Role
 
+# Every message about the limit says it from here: one number to change if ACS changes it.
+MAX_DAYS = MAX_ROOM_LIFETIME.days
 END_BEFORE_START = "The room must end after it starts."
 TOO_LONG = (
-    "A room can be valid for at most 180 days: shorten the window or split it into two rooms."
+    f"A room can be valid for at most {MAX_DAYS} days: shorten the window or split it into two "
+    "rooms."
 )
 END_IN_PAST = "The end of the window is in the past: ACS refuses rooms that have already ended."
-START_TOO_FAR = "A room can start at most 180 days from now."
+START_TOO_FAR = f"A room can start at most {MAX_DAYS} days from now."
 NAIVE_TIME = "Give the time with its time zone."
 UNKNOWN_ROLE = "Unknown role {role!r}: choose Presenter, Attendee, Consumer or Collaborator."
 TITLE_REQUIRED = "Give the room a title."
 
 
 def default_window(now: datetime | None = None) -> tuple[datetime, datetime]:
-    """ACS's own defaults: from now, for 180 days."""
+    """ACS's own defaults: from now, for MAX_ROOM_LIFETIME."""
     now = now or timezone.now()
     return now, now + MAX_ROOM_LIFETIME
 

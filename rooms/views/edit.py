@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from portal.http import HtmxHttpRequest, needs
 from portal.ids import parse_id
 from portal.services import Conflict, require
-from rooms import services
+from rooms import rules, services
 from rooms.forms import (
     VERSION_LOST,
     RoomForm,
@@ -24,12 +24,12 @@ from rooms.forms import (
     room_initial,
     seen_token,
 )
-from rooms.models import MAX_ROOM_LIFETIME, Room
+from rooms.models import Room
 from rooms.views.common import get_room_for_user
 
 EXTEND_BY = timedelta(days=7)
 AT_LIMIT = (
-    "“{title}” already lasts the 180 days ACS allows: it cannot be extended. "
+    f"“{{title}}” already lasts the {rules.MAX_DAYS} days ACS allows: it cannot be extended. "
     "Duplicate it to continue after it ends."
 )
 STALE_ACTION = (
@@ -197,10 +197,10 @@ def room_duplicate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @needs("rooms.change_room", "edit rooms")
 def room_extend(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    """Add a week to the room's end, up to ACS's 180-day limit."""
+    """Add a week to the room's end, up to ACS's limit (rules.MAX_ROOM_LIFETIME)."""
     room = get_room_for_user(request, pk)
     back = _next_or(request, reverse("rooms:detail", args=[room.pk]))
-    limit = room.valid_from + MAX_ROOM_LIFETIME
+    limit = room.valid_from + rules.MAX_ROOM_LIFETIME
     if room.valid_until >= limit:
         messages.error(request, AT_LIMIT.format(title=room.title))
         return redirect(back)
@@ -218,7 +218,7 @@ def room_extend(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, f"Could not extend “{room.title}”: {' '.join(exc.messages)}")
         return redirect(back)
-    capped = " That is the 180-day limit." if new_end == limit else ""
+    capped = f" That is the {rules.MAX_DAYS}-day limit." if new_end == limit else ""
     messages.success(request, f"Extended “{room.title}” until {_local(new_end)}.{capped}")
     return redirect(back)
 

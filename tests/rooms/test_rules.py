@@ -42,3 +42,8 @@ def test_a_room_past_its_end_is_called_ended():
     # The key stays what bookmarked URLs (?state=expired) and the badge's CSS class use.
     assert WindowState.ENDED.value == "expired"
 
+
+def test_the_messages_about_the_limit_name_its_number_of_days():
+    assert rules.MAX_ROOM_LIFETIME.days == rules.MAX_DAYS
+    assert f"at most {rules.MAX_DAYS} days" in rules.TOO_LONG
+    assert f"at most {rules.MAX_DAYS} days" in rules.START_TOO_FAR
