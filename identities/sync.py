@@ -39,6 +39,27 @@ class CreateOutcomeUnknown(acs.AcsError):
     transient = False
 
 
+# What each ACS operation did, as the history names it: acs.room.created, acs.identity.deleted.
+# Here, the lowest sync module, so room and identity pushes share it (rooms may use identities).
+ATTEMPT_VERBS = {
+    "create_room": "created",
+    "update_room": "updated",
+    "delete_room": "deleted",
+    "get_room": "read",
+    "list_rooms": "listed",
+    "update_participants": "participants_pushed",
+    "list_participants": "participants_read",
+    "create_user": "created",
+    "delete_user": "deleted",
+}
+
+
+def attempt_action(kind: str, attempt: acs.Attempt) -> str:
+    """The audit action of one ACS exchange: acs.<kind>.<verb>, suffixed _failed unless ok."""
+    verb = ATTEMPT_VERBS.get(attempt.operation, attempt.operation)
+    return f"acs.{kind}.{verb}" + ("" if attempt.ok else "_failed")
+
+
 def mark_identity_dirty(pk: int, *, reset_attempts: bool = False) -> None:
     machinery.mark_dirty(Identity, pk, "identity", reset_attempts=reset_attempts)
 
@@ -69,12 +90,9 @@ def push_identity(pk: int, *, worker: str | None = None) -> str:
     lease = machinery.Lease(Identity, pk, worker)
 
     def record(attempt) -> None:
-        verb = {"create_user": "created", "delete_user": "deleted"}.get(
-            attempt.operation, attempt.operation.lower()
-        )
         with transaction.atomic():
             audit.record(
-                action=f"acs.identity.{verb}" + ("" if attempt.ok else "_failed"),
+                action=attempt_action("identity", attempt),
                 target=identity,
                 acs_outcome=machinery.outcome_of(attempt),
             )

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import acs_gateway as acs
+from identities.sync import attempt_action
 from portal import audit
 from portal import sync as machinery
 from portal.sync import SyncState
@@ -126,27 +127,13 @@ class _Recorder:
 
     def __call__(self, attempt) -> None:
         self.attempts.append(attempt)
-        ok = attempt.status is not None and attempt.status < 400
-        action = f"acs.room.{_verb(attempt.operation)}" + ("" if ok else "_failed")
         with transaction.atomic():
             audit.record(
-                action=action,
+                action=attempt_action("room", attempt),
                 target=self.room,
                 room_id=self.room.pk,
                 acs_outcome=machinery.outcome_of(attempt),
             )
-
-
-def _verb(operation: str) -> str:
-    return {
-        "create_room": "created",
-        "update_room": "updated",
-        "delete_room": "deleted",
-        "get_room": "read",
-        "list_rooms": "listed",
-        "update_participants": "participants_pushed",
-        "list_participants": "participants_read",
-    }.get(operation, operation)
 
 
 def push_room(pk: int, *, worker: str | None = None) -> str:
