@@ -27,6 +27,11 @@ _ADMINISTER_ROLES = [
     "identities.revoke_tokens",
 ]
 
+# The one definition of who may do what: the code, the fixtures and the tests read it here.
+# Migration 0002 keeps a frozen copy rather than importing this, because a migration must make
+# the same groups whenever it runs, however this changes later: a change here comes with a new
+# data migration calling apply_group_permissions(). tests/portal/test_access.py asserts that
+# the migrated database holds exactly this, so a change without its migration fails there.
 GROUP_PERMISSIONS: dict[str, list[str]] = {
     SCHEDULERS: _READ + _SCHEDULE,
     ROLE_ADMINS: _READ + _SCHEDULE + _ADMINISTER_ROLES,
