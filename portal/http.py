@@ -1,8 +1,8 @@
 """What every view shares: the typed HTMX request, permission checks, page-or-partial rendering."""
 
 from collections.abc import Callable
-from functools import wraps
 
+from django.contrib.auth.decorators import user_passes_test
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
@@ -16,17 +16,18 @@ class HtmxHttpRequest(HttpRequest):
 
 
 def needs(permission: str, what: str) -> Callable:
-    """Refuse the view with a 403 naming the permission unless the user holds it."""
+    """Django's permission_required(permission, raise_exception=True), naming the permission.
 
-    def decorator(view):
-        @wraps(view)
-        def wrapped(request, *args, **kwargs):
-            require(request.user, permission, what)
-            return view(request, *args, **kwargs)
+    permission_required raises a bare PermissionDenied, so the 403 page could not say what to
+    ask for. This is the same user_passes_test decorator with the services' own check, require(),
+    as its test: one check, whose refusal names the permission, for views and services alike.
+    """
 
-        return wrapped
+    def test(user) -> bool:
+        require(user, permission, what)
+        return True
 
-    return decorator
+    return user_passes_test(test)
 
 
 def render_page(
