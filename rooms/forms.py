@@ -4,12 +4,11 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django import forms
-from django.core import signing
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.forms.utils import pretty_name
 from django.utils import timezone
 
-from portal import audit, timezones
+from portal import timezones
 from portal.services import column_length
 from rooms import rules
 from rooms.models import Room
@@ -39,7 +38,6 @@ WINDOW_HELP = f"A room can be valid for at most {rules.MAX_DAYS} days; ACS refus
 PSTN_HELP = "Let participants dial out to phone numbers"
 VERSION_LOST = "The form lost the room's version: reload the page and make your change again."
 
-_SEEN_SALT = "rooms.forms.seen"
 _TIMES = ("valid_from", "valid_until")
 
 
@@ -97,50 +95,30 @@ def describe_duration(length: timedelta) -> str:
     return f"Lasts {text} (limit {rules.MAX_DAYS} days)"
 
 
-# --------------------------------------------------------------------------- what the editor saw
+# --------------------------------------------------------------------------- a conflict
 
 
-def seen_token(room: Room) -> str:
-    """The room's fields as the editor sees them, signed: a stale save can then say what changed."""
-    values = audit.json_safe({name: getattr(room, name) for name in ROOM_FIELDS})
-    return signing.dumps(values, salt=_SEEN_SALT, compress=True)
+def conflict_rows(submitted: dict, current: Room) -> list[dict]:
+    """Where the current room differs from what the editor submitted, as rows a template shows.
 
-
-def load_seen(token: str | None) -> dict | None:
-    """The fields a seen_token carried, or None for a missing or altered token."""
-    if not token:
-        return None
-    try:
-        values = signing.loads(token, salt=_SEEN_SALT)
-    except signing.BadSignature:
-        return None
-    if not isinstance(values, dict) or set(values) != set(ROOM_FIELDS):
-        return None
-    try:
-        for name in _TIMES:
-            values[name] = datetime.fromisoformat(values[name])
-    except (TypeError, ValueError):
-        return None
-    return values
-
-
-def describe_changes(changed: dict) -> list[dict]:
-    """Conflict.changed ({field: {before, after}}, JSON values) as rows a template can show."""
-    labels = {name: RoomForm.base_fields[name].label or pretty_name(name) for name in ROOM_FIELDS}
+    `before` is the room's value now, `after` the editor's: what saving again would change.
+    """
     rows = []
-    for name, change in changed.items():
-        row = {"field": name, "label": labels.get(name, name), "is_time": name in _TIMES}
-        for side in ("before", "after"):
-            value = change.get(side)
-            if row["is_time"] and isinstance(value, str):
-                value = datetime.fromisoformat(value)
-            elif isinstance(value, bool):
-                value = "on" if value else "off"
-            elif value in ("", None):
-                value = "(empty)"
-            row[side] = value
+    for name in ROOM_FIELDS:
+        now, theirs = getattr(current, name), submitted.get(name)
+        if now == theirs:
+            continue
+        label = RoomForm.base_fields[name].label or pretty_name(name)
+        row = {"field": name, "label": label, "is_time": name in _TIMES}
+        row["before"], row["after"] = _shown(now), _shown(theirs)
         rows.append(row)
     return rows
+
+
+def _shown(value):
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return "(empty)" if value in ("", None) else value
 
 
 def new_room_initial(now: datetime | None = None) -> dict:
@@ -167,7 +145,6 @@ def room_initial(room: Room) -> dict:
         "time_zone": zone_name,
         "pstn_dial_out_enabled": room.pstn_dial_out_enabled,
         "version": room.version,
-        "seen": seen_token(room),
     }
 
 
@@ -250,14 +227,14 @@ class RoomForm(forms.Form):
     )
     # The version the editor loaded: a save over a newer one is refused as a conflict.
     version = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
-    seen = forms.CharField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args, touched: set[str] | None = None, **kwargs):
+    def __init__(self, *args, room: Room | None = None, touched: set[str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.touched = touched
         self.instants: dict[str, datetime] = {}
         self.time_notes: dict[str, str] = {}
-        self.original = load_seen(self.data.get("seen")) if self.is_bound else None
+        # The room edited, as it is now: a time the editor left alone keeps its instant.
+        self.original = {name: getattr(room, name) for name in _TIMES} if room else None
         if not self.is_bound:
             self._preview_initial()
 
@@ -340,13 +317,6 @@ class RoomForm(forms.Form):
     def room_fields(self) -> dict:
         return {name: self.cleaned_data[name] for name in ROOM_FIELDS}
 
-    def seen_room(self, room: Room) -> Room:
-        """The room as this editor loaded it, so a conflict can list what others changed since."""
-        version = self.cleaned_data.get("version")
-        if self.original is None or version is None:
-            return room
-        return Room(pk=room.pk, version=version, **self.original)
-
     # -- what the template shows
 
     @property
@@ -368,8 +338,7 @@ class RoomForm(forms.Form):
         """Errors that belong to no visible field: the form's own and its hidden fields'."""
         errors = self.errors if self.is_bound else {}
         top = list(errors.get(NON_FIELD_ERRORS, []))
-        for name in ("version", "seen"):
-            top += errors.get(name, [])
+        top += errors.get("version", [])
         return top
 
     @property

@@ -114,7 +114,7 @@ def room_update(*, actor, room: Room, expected_version: int, **fields) -> Room:
     with transaction.atomic():
         current = _locked_room(room)
         if current.version != expected_version:
-            raise Conflict(STALE_EDIT, current=current, changed=_changes_since(room, current))
+            raise Conflict(STALE_EDIT, current=current)
         before = _snapshot(current)
         if "title" in fields:
             fields["title"] = _clean_title(fields["title"])
@@ -141,20 +141,13 @@ def room_update(*, actor, room: Room, expected_version: int, **fields) -> Room:
     return current
 
 
-def _changes_since(seen: Room, current: Room) -> dict:
-    """What another editor changed, for the conflict message (empty if the caller saw nothing)."""
-    if not isinstance(seen, Room) or seen.version == current.version:
-        return {}
-    return audit.diff(_snapshot(seen), _snapshot(current))
-
-
 def room_delete(*, actor, room: Room, expected_version: int | None = None) -> Room:
     """Delete a room: a tombstone until ACS confirms; then the sync removes the row."""
     require(actor, "rooms.delete_room", "delete rooms")
     with transaction.atomic():
         current = _locked_room(room)
         if expected_version is not None and current.version != expected_version:
-            raise Conflict(STALE_EDIT, current=current, changed=_changes_since(room, current))
+            raise Conflict(STALE_EDIT, current=current)
         current.deleted_at = timezone.now()
         current.version += 1
         current.save(update_fields=["deleted_at", "version", "updated_at"])

@@ -16,14 +16,7 @@ from portal.http import HtmxHttpRequest, needs
 from portal.ids import parse_id
 from portal.services import Conflict, require
 from rooms import rules, services
-from rooms.forms import (
-    VERSION_LOST,
-    RoomForm,
-    describe_changes,
-    new_room_initial,
-    room_initial,
-    seen_token,
-)
+from rooms.forms import VERSION_LOST, RoomForm, conflict_rows, new_room_initial, room_initial
 from rooms.models import Room
 from rooms.views.common import get_room_for_user
 
@@ -92,22 +85,20 @@ def room_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     room = get_room_for_user(request, pk)
     context: dict = {"room": room}
     if request.method == "POST":
-        form = RoomForm(request.POST)
+        form = RoomForm(request.POST, room=room)
         if form.is_valid():
             version = form.cleaned_data["version"]
             try:
                 if version is None:
                     raise ValidationError(VERSION_LOST)
                 saved = services.room_update(
-                    actor=request.user,
-                    room=form.seen_room(room),
-                    expected_version=version,
-                    **form.room_fields(),
+                    actor=request.user, room=room, expected_version=version, **form.room_fields()
                 )
             except Conflict as conflict:
-                form = _rebase(request, conflict.current)
+                # What saving again would change: the room as it is now against what was sent.
+                context["changes"] = conflict_rows(form.room_fields(), conflict.current)
                 context["conflict"] = conflict
-                context["changes"] = describe_changes(conflict.changed)
+                form = _rebase(request, conflict.current)
             except ValidationError as exc:
                 form.add_service_error(exc)
             else:
@@ -123,8 +114,7 @@ def _rebase(request: HtmxHttpRequest, current: Room) -> RoomForm:
     """The user's values over the room's current version: saving again overwrites on purpose."""
     data = request.POST.copy()
     data["version"] = str(current.version)
-    data["seen"] = seen_token(current)
-    form = RoomForm(data)
+    form = RoomForm(data, room=current)
     form.is_valid()
     return form
 
@@ -136,7 +126,10 @@ def room_validate(request: HtmxHttpRequest) -> HttpResponse:
     if not (user.has_perm("rooms.add_room") or user.has_perm("rooms.change_room")):
         require(user, "rooms.add_room", "create or edit rooms")
     touched = {name for name in request.POST.get("touched", "").split(",") if name}
-    form = RoomForm(request.POST, touched=touched)
+    # The room being edited, if any (the edit page names it): untouched times keep their instant.
+    pk = parse_id(request.GET.get("room", ""))
+    room = get_room_for_user(request, pk) if pk else None
+    form = RoomForm(request.POST, room=room, touched=touched)
     form.is_valid()
     return render(request, "rooms/form.html#feedback", {"form": form})
 

@@ -64,7 +64,7 @@ def test_two_editors_of_one_version_one_wins_and_the_other_gets_a_conflict(sched
     room.refresh_from_db()
     assert room.version == 2
     assert room.title == saved[0].title
-    assert conflicts[0].changed["title"]["after"] == room.title
+    assert conflicts[0].current.title == room.title
 
 
 def test_two_workers_racing_on_one_room_push_it_once(emulator, scheduler):

@@ -116,13 +116,13 @@ def test_an_edit_on_the_current_version_is_saved_and_audited(scheduler):
     }
 
 
-def test_a_stale_edit_is_a_conflict_that_names_what_changed(scheduler, role_admin):
+def test_a_stale_edit_is_a_conflict_that_carries_the_current_room(scheduler, role_admin):
     room = RoomFactory(owner=scheduler)
     seen = Room.objects.get(pk=room.pk)
     services.room_update(actor=role_admin, room=room, expected_version=1, title="Theirs")
     with pytest.raises(Conflict) as caught:
         services.room_update(actor=scheduler, room=seen, expected_version=1, title="Mine")
-    assert caught.value.changed["title"] == {"before": seen.title, "after": "Theirs"}
+    assert (caught.value.current.title, caught.value.current.version) == ("Theirs", 2)
     room.refresh_from_db()
     assert (room.title, room.version) == ("Theirs", 2)
 

@@ -265,7 +265,7 @@ def test_it_saves_an_edit(as_scheduler, scheduler):
     assert (room.title, room.valid_until, room.version) == ("Planning (moved)", end, 2)
 
 
-def test_a_stale_edit_shows_what_changed_and_keeps_the_users_values(
+def test_a_stale_edit_shows_how_the_room_differs_from_the_users_values_and_keeps_them(
     as_scheduler, scheduler, role_admin
 ):
     room = _room(scheduler)
@@ -284,11 +284,13 @@ def test_a_stale_edit_shows_what_changed_and_keeps_the_users_values(
     assert response.status_code == 200
     html = response.content.decode()
     assert "Someone else changed this room while you were editing it" in html
+    # The room now → what the user sent: what saving again would change.
     changes = {row["field"]: row for row in response.context["changes"]}
-    assert changes["title"]["before"] == "Planning"
-    assert changes["title"]["after"] == "Their title"
-    assert changes["valid_until"]["after"] == their_end
-    assert '<span class="before">Planning</span> → <span class="after">Their title</span>' in html
+    assert set(changes) == {"title", "valid_until"}
+    assert (changes["title"]["before"], changes["title"]["after"]) == ("Their title", "My title")
+    assert changes["valid_until"]["before"] == their_end
+    assert changes["valid_until"]["after"] == room.valid_until
+    assert '<span class="before">Their title</span> → <span class="after">My title</span>' in html
     # The user's value is kept; the hidden version is now the current one.
     assert 'value="My title"' in html
     form = response.context["form"]
@@ -297,7 +299,7 @@ def test_a_stale_edit_shows_what_changed_and_keeps_the_users_values(
     assert room.title == "Their title"
 
     # Saving again overwrites deliberately.
-    again = {**data, "version": form["version"].value(), "seen": form["seen"].value()}
+    again = {**data, "version": form["version"].value()}
     response = as_scheduler.post(reverse("rooms:edit", args=[room.pk]), again)
     assert response.status_code == 302
     room.refresh_from_db()

@@ -101,7 +101,6 @@ FORM_FIELDS = [
     "valid_until",
     "time_zone",
     "version",
-    "seen",
     "touched",
     "role",
     "action",
@@ -432,7 +431,6 @@ STORED = {
 }
 # Text fields whose value is never stored: searches, filters, tokens, the previewed file.
 NOT_STORED = {
-    ("rooms.forms.RoomForm", "seen"): "a signed token of what the editor saw",
     ("rooms.participant_forms.AddPeopleForm", "q"): "a search",
     ("rooms.participant_forms.CsvApplyForm", "csv"): "the file, parsed by csv_import",
     ("rooms.views.browse.RoomFilterForm", "q"): "a search",
