@@ -9,9 +9,12 @@ from django.db.models import Count
 from django.utils import timezone
 from django.utils.html import format_html
 
+import acs_gateway as acs
 from portal.admin import CleanSearchMixin, ServiceWritesMixin, copy_into, time_column
+from portal.sync import SyncState
 from portal.templatetags.portal_tags import when
-from rooms import reconcile, rules, services
+from rooms import drift, repairs, rules, services
+from rooms.management.commands.reconcile import NOT_FIXED, describe
 from rooms.models import Participant, Role, Room
 
 # The fields a person edits; everything else is the sync's or the services' to write.
@@ -282,9 +285,10 @@ class RoomAdmin(CleanSearchMixin, ServiceWritesMixin, admin.ModelAdmin):
 
     @admin.action(description="Resync from ACS (compare; make ACS match)", permissions=["change"])
     def resync_from_acs(self, request, queryset):
-        rooms = list(queryset)
-        report = reconcile.room_resync(actor=request.user, rooms=rooms)
-        in_sync = [room for room in rooms if report.get(room.pk) == [reconcile.RESYNC_IN_SYNC]]
+        """Compare each chosen room with ACS (a get_room and a roster read each) and repair it
+        with room_fix, which records what ACS held; say per room what was found and done."""
+        report = [(room, _resync(request.user, room)) for room in queryset]
+        in_sync = [room for room, lines in report if lines == [RESYNC_IN_SYNC]]
         if in_sync:
             self.message_user(
                 request,
@@ -292,12 +296,44 @@ class RoomAdmin(CleanSearchMixin, ServiceWritesMixin, admin.ModelAdmin):
                 + ", ".join(str(room) for room in in_sync),
                 level=messages.SUCCESS,
             )
-        for room in rooms:
-            lines = report.get(room.pk, [])
-            if room in in_sync or not lines:
-                continue
-            level = messages.SUCCESS if reconcile.RESYNC_FIXED in lines else messages.WARNING
-            self.message_user(request, f"{room}: " + " ".join(lines), level=level)
+        for room, lines in report:
+            if room not in in_sync:
+                level = messages.SUCCESS if RESYNC_FIXED in lines else messages.WARNING
+                self.message_user(request, f"{room}: " + " ".join(lines), level=level)
+
+
+RESYNC_IN_SYNC = "In sync with ACS: nothing to fix."
+RESYNC_FIXED = "Fixed: ACS now matches the portal."
+RESYNC_ENDED = "Ended, and ACS no longer holds it, as expected: nothing to fix."
+RESYNC_UNREADABLE = "Could not read it from ACS ({error}); nothing was changed."
+RESYNC_NOT_FIXED = "Not fixed: {why}."
+# The command's reasons, but a person here resyncs again rather than run reconcile.
+_NOT_FIXED = {**NOT_FIXED, "changed": "it changed while being compared; resync it again"}
+
+
+def _resync(actor, room: Room) -> list[str]:
+    """What the resync action found and did for one room, one sentence each."""
+    try:
+        found = drift.drift(rooms=[room])
+    except acs.AcsError as exc:
+        return [RESYNC_UNREADABLE.format(error=exc)]
+    if found.ended:
+        return [RESYNC_ENDED]
+    differences = found.differences
+    lines = [f"{describe(finding)[1]}." for finding in (*differences, *found.pending)]
+    if not lines:
+        return [RESYNC_IN_SYNC]
+    if differences:
+        state = repairs.room_fix(actor=actor, room=room, differences=differences)
+        if state == SyncState.SYNCED:
+            lines.append(RESYNC_FIXED)
+        else:
+            room.refresh_from_db(fields=["sync_error"])
+            why = _NOT_FIXED.get(state) or (
+                f"the push ended {state}: {room.sync_error or 'no error given'}"
+            )
+            lines.append(RESYNC_NOT_FIXED.format(why=why))
+    return lines
 
 
 def _role_action(role: Role):

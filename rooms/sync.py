@@ -3,6 +3,7 @@
 import contextlib
 import logging
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -85,13 +86,39 @@ def valid_from_held(room: Room, held) -> bool:
     return held in (acs_valid_from(room), room.valid_from)
 
 
+@dataclass
+class Roster:
+    """Whom ACS should hold in one room: raw id → role (and name); and how many of its people
+    have no ACS user yet (their room's push creates them first)."""
+
+    roles: dict[str, str] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    unpushed: int = 0
+
+
+def rosters(rooms) -> dict[int, Roster]:
+    """The rosters of `rooms` (ids, or a Room queryset) in one query, by room id.
+
+    The one roster query: desired_state() sends it, reconcile's drift compares it with ACS.
+    Deleted identities are no longer wanted in ACS.
+    """
+    found: dict[int, Roster] = {}
+    rows = Participant.objects.filter(
+        room__in=rooms, identity__deleted_at__isnull=True
+    ).values_list("room_id", "identity__raw_id", "role", "identity__display_name")
+    for room_id, raw_id, role, name in rows.iterator(chunk_size=2000):
+        roster = found.setdefault(room_id, Roster())
+        if raw_id is None:
+            roster.unpushed += 1
+        else:
+            roster.roles[raw_id] = role
+            roster.names[raw_id] = name
+    return found
+
+
 def desired_state(room: Room) -> dict:
     """What ACS should hold for this room, in the shape kept in Room.acs_state."""
-    participants = dict(
-        Participant.objects.filter(
-            room=room, identity__raw_id__isnull=False, identity__deleted_at__isnull=True
-        ).values_list("identity__raw_id", "role")
-    )
+    participants = rosters([room.pk]).get(room.pk, Roster()).roles
     held = (room.acs_state or {}).get("valid_from")
     return {
         # What ACS holds already when that is the room's start (pushed before fingerprints, or

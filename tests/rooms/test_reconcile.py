@@ -13,7 +13,8 @@ from identities.models import Identity
 from identities.services import NewPerson
 from portal.models import AuditEvent
 from portal.sync import SyncState
-from rooms import reconcile, services
+from rooms import drift, repairs, services
+from rooms.management.commands.reconcile import when
 from rooms.models import Role, Room
 from rooms.sync import acs_valid_from, desired_state
 from tests.conftest import run_tasks
@@ -113,8 +114,8 @@ def test_it_reports_each_kind_of_drift_on_its_own_line_and_exits_1(drifted):
         f"{_raw_id('ada@example.com')} (Ada Lovelace) is Attendee in the portal, "
         "Presenter in ACS."
     ) in lines
-    until = reconcile._when(moved.valid_until)
-    acs_until = reconcile._when(moved.valid_until + timedelta(hours=1))
+    until = when(moved.valid_until)
+    acs_until = when(moved.valid_until + timedelta(hours=1))
     assert (
         f'room {moved.pk} "Moved room" (ACS {moved.acs_id}): valid_until is {until} in the '
         f"portal, {acs_until} in ACS."
@@ -298,12 +299,38 @@ def test_the_progress_bar_stays_silent_when_stderr_is_not_a_terminal(pushed):
     assert _reconcile()[2] == ""
 
 
-def test_compare_returns_differences_the_admin_can_reuse(drifted):
-    differences = reconcile.compare()
-    kinds = sorted(type(d).__name__ for d in differences if d.drift)
-    assert kinds == ["FieldDifference", "OnlyInAcs", "OnlyInPortal", "ParticipantDifference"]
-    grouped = reconcile.by_room(differences)
+def test_drift_returns_typed_differences_the_admin_can_reuse(drifted):
+    found = drift.drift()
+    kinds = sorted(type(d).__name__ for d in found.differences)
+    assert kinds == ["FieldDifference", "OnlyInAcs", "OnlyInPortal", "RosterDifference"]
+    assert [d.room for d in found.only_in_portal] == [drifted["lost"]]
+    assert [d.acs_room.id for d in found.only_in_acs] == [drifted["foreign"].id]
+    assert [(d.room, d.field) for d in found.fields] == [(drifted["moved"], "valid_until")]
+    assert [(d.room, d.portal_role, d.acs_role) for d in found.roster] == [
+        (drifted["recast"], "Attendee", "Presenter")
+    ]
+    assert (found.pending, found.lost_creates) == ([], [])
+    grouped = found.by_room()
     assert set(grouped) == {drifted[name].pk for name in ("lost", "recast", "moved")}
+
+
+def test_drift_of_chosen_rooms_reads_only_those_rooms(drifted, emulator):
+    before = emulator.requests()["counts"]
+    found = drift.drift(rooms=[drifted["moved"], drifted["lost"]])
+    after = emulator.requests()["counts"]
+    spent = {op: after[op] - before.get(op, 0) for op in after if after[op] != before.get(op, 0)}
+    assert spent == {"Rooms_Get": 2, "Participants_List": 1}
+    assert [d.room for d in found.only_in_portal] == [drifted["lost"]]
+    assert [d.field for d in found.fields] == ["valid_until"]
+    assert (found.only_in_acs, found.roster) == ([], [])
+
+
+def test_drift_writes_nothing(drifted):
+    before = list(AuditEvent.objects.values_list("pk", flat=True))
+    rooms = list(Room.objects.values_list("pk", "acs_id", "acs_state", "sync_state"))
+    drift.drift()
+    assert list(AuditEvent.objects.values_list("pk", flat=True)) == before
+    assert list(Room.objects.values_list("pk", "acs_id", "acs_state", "sync_state")) == rooms
 
 
 def test_an_unknown_actor_is_refused(emulator):
@@ -381,14 +408,16 @@ def test_acs_changed_behind_the_portal_is_drift_even_while_a_push_is_queued(push
 def test_the_repairs_refuse_an_actor_without_the_permission_and_change_nothing(drifted, auditor):
     from django.core.exceptions import PermissionDenied
 
-    differences = reconcile.compare()
-    lost = reconcile.by_room(differences)[drifted["lost"].pk]
-    [orphan] = [d for d in differences if isinstance(d, reconcile.OnlyInAcs)]
+    found = drift.drift()
+    lost = found.by_room()[drifted["lost"].pk]
+    [orphan] = found.only_in_acs
     for actor in (auditor, None):
         with pytest.raises(PermissionDenied, match="rooms.change_room"):
-            reconcile.room_fix(actor=actor, room=drifted["lost"], differences=lost)
+            repairs.room_fix(actor=actor, room=drifted["lost"], differences=lost)
         with pytest.raises(PermissionDenied, match="rooms.delete_room"):
-            reconcile.acs_orphan_delete(actor=actor, acs_room=orphan.acs_room)
+            repairs.acs_orphan_delete(actor=actor, acs_room=orphan.acs_room)
+        with pytest.raises(PermissionDenied, match="rooms.add_room"):
+            repairs.room_import_from_acs(actor=actor, acs_room=orphan.acs_room)
     assert _gateway().get_room(drifted["foreign"].id)
     assert Room.objects.get(pk=drifted["lost"].pk).acs_id == drifted["lost"].acs_id
     assert not AuditEvent.objects.filter(action__startswith="portal.reconcile.").exists()
@@ -398,11 +427,11 @@ def test_fix_as_a_user_without_the_permission_is_refused_before_anything_changes
     with pytest.raises(CommandError, match="rooms.change_room"):
         call_command("reconcile", "--fix", "--as", auditor.username, stdout=io.StringIO())
     assert _gateway().get_room(drifted["foreign"].id)
-    assert len(reconcile.compare()) == 4
+    assert len(drift.drift().differences) == 4
 
 
 def test_fix_records_each_repair_as_the_user_it_ran_as(drifted, role_admin, superuser):
     assert _reconcile("--fix", "--as", role_admin.username)[0] == 0
-    repairs = AuditEvent.objects.filter(action__startswith="portal.reconcile.")
-    assert repairs.count() == 4
-    assert set(repairs.values_list("actor_label", flat=True)) == {role_admin.username}
+    repaired = AuditEvent.objects.filter(action__startswith="portal.reconcile.")
+    assert repaired.count() == 4
+    assert set(repaired.values_list("actor_label", flat=True)) == {role_admin.username}
