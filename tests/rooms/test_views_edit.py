@@ -229,6 +229,26 @@ def test_the_live_check_refuses_a_skipped_time_with_a_clear_message(as_scheduler
     assert "2027-03-28 02:30 does not exist in Europe/Paris" in response.content.decode()
 
 
+def test_the_live_check_of_an_edit_keeps_the_rooms_untouched_window(as_scheduler, scheduler):
+    room = _room(scheduler)
+    # The room has ended (moved behind the services' back: they refuse an end in the past).
+    Room.objects.filter(pk=room.pk).update(
+        valid_from=room.valid_from - timedelta(days=3),
+        valid_until=room.valid_until - timedelta(days=3),
+    )
+    html = as_scheduler.get(reverse("rooms:edit", args=[room.pk])).content.decode()
+    check = f"{reverse('rooms:validate')}?room={room.pk}"
+    assert f'hx-post="{check}"' in html
+    data = {**_edit_data(as_scheduler, room), "title": "Archive name"}
+
+    response = as_scheduler.post(check, data, **HTMX)
+
+    # Like a save, which judges a window only when it changes: renaming an ended room is fine.
+    assert rules.END_IN_PAST not in response.content.decode()
+    response = as_scheduler.post(reverse("rooms:validate"), data, **HTMX)
+    assert rules.END_IN_PAST in response.content.decode()
+
+
 def test_the_live_check_needs_a_room_permission(client, auditor):
     client.force_login(auditor)
     response = client.post(reverse("rooms:validate"), _form(*_window()), **HTMX)
