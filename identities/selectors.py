@@ -1,5 +1,7 @@
 """Read queries for the identity pages: the searchable list, an identity's rooms and history."""
 
+from typing import Any
+
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
@@ -11,7 +13,7 @@ from portal.services import search_text
 # The rooms an identity is in are rooms' rows (rooms.Participant, related_name "participations"):
 # identities sits below rooms, so it reaches them through that reverse relation, never by
 # importing rooms.
-PARTICIPATIONS = Identity._meta.get_field("participations").related_model
+PARTICIPATIONS: Any = Identity._meta.get_field("participations").related_model
 
 # What portal.audit.record() stores as target_type for an identity (its model's label_lower).
 IDENTITY_TARGET_TYPE = Identity._meta.label_lower

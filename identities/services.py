@@ -205,10 +205,12 @@ def identity_issue_token(
     if not isinstance(minutes, int) or not 60 <= minutes <= 1440:
         raise ValidationError({"minutes": MINUTES_RANGE})
     identity = _ensure_in_acs(_live_unlocked(identity))
+    raw_id = identity.raw_id
+    assert raw_id is not None  # _ensure_in_acs() returns only identities ACS has created
     attempts: list = []
     try:
         token, expires_on = acs.get_gateway().issue_token(
-            identity.raw_id, list(scopes), minutes, on_attempt=attempts.append
+            raw_id, list(scopes), minutes, on_attempt=attempts.append
         )
     except acs.AcsError as exc:
         _record_attempts(identity, "acs.identity.token_issue_failed", attempts)

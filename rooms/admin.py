@@ -44,8 +44,9 @@ class WindowStateFilter(admin.SimpleListFilter):
         return rules.WindowState.choices
 
     def queryset(self, request, queryset):
-        if self.value() in rules.WindowState.values:
-            return queryset.filter(rules.window_q(self.value(), timezone.now()))
+        value = self.value()
+        if value is not None and value in rules.WindowState.values:
+            return queryset.filter(rules.window_q(value, timezone.now()))
         return queryset
 
 
@@ -75,7 +76,7 @@ class RoomAdminForm(forms.ModelForm):
         return title
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned = super().clean() or {}
         if self.instance.pk:
             seen = cleaned.get("expected_version")
             if seen is not None and seen != self.instance.version:
@@ -198,7 +199,8 @@ class RoomAdmin(CleanSearchMixin, ServiceWritesMixin, admin.ModelAdmin):
 
     @admin.display(description="participants", ordering="participant_count")
     def participant_count(self, room: Room) -> int:
-        return room.participant_count
+        # Annotated by get_queryset().
+        return room.participant_count  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ writes, via services
 
@@ -323,8 +325,9 @@ def _resync(actor, room: Room) -> list[str]:
     lines = [f"{describe(finding)[1]}." for finding in (*differences, *found.pending)]
     if not lines:
         return [RESYNC_IN_SYNC]
-    if differences:
-        state = repairs.room_fix(actor=actor, room=room, differences=differences)
+    fixable = found.by_room().get(room.pk, [])
+    if fixable:
+        state = repairs.room_fix(actor=actor, room=room, differences=fixable)
         if state == SyncState.SYNCED:
             lines.append(RESYNC_FIXED)
         else:

@@ -313,7 +313,8 @@ def _unowned(found: Drift, listed: dict[str, acs.AcsRoom], now: datetime) -> Non
         claimants = tuple(
             room
             for room in lost
-            if lost_create_match(room.create_payload, room.create_first_sent, acs_room)
+            if room.create_first_sent is not None
+            and lost_create_match(room.create_payload, room.create_first_sent, acs_room)
         )
         if claimants and all(
             room.sync_state == SyncState.STOPPED and room.deleted_at is None for room in claimants

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
-from django.forms.utils import pretty_name
+from django.forms.utils import ErrorList, pretty_name
 from django.utils import timezone
 
 from portal import timezones
@@ -241,10 +241,11 @@ class RoomForm(forms.Form):
     # -- validation
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         zone = timezones.parse(data.get("time_zone"))
         if zone is None:
-            if "time_zone" not in self._errors:
+            if not self.has_error("time_zone"):
                 self.add_error("time_zone", UNKNOWN_ZONE)
             return data
         for name in _TIMES:
@@ -320,12 +321,12 @@ class RoomForm(forms.Form):
     # -- what the template shows
 
     @property
-    def visible_errors(self) -> dict[str, list[str]]:
+    def visible_errors(self) -> dict[str, ErrorList]:
         """Errors to show: all of them, or (live checks) only those of fields the user changed.
 
         The window's fields count as one: moving the start can make the end wrong.
         """
-        errors = self.errors if self.is_bound else {}
+        errors: dict[str, ErrorList] = dict(self.errors) if self.is_bound else {}
         if not self.touched:
             return errors
         shown = set(self.touched)
@@ -336,10 +337,13 @@ class RoomForm(forms.Form):
     @property
     def top_errors(self) -> list[str]:
         """Errors that belong to no visible field: the form's own and its hidden fields'."""
-        errors = self.errors if self.is_bound else {}
-        top = list(errors.get(NON_FIELD_ERRORS, []))
-        top += errors.get("version", [])
-        return top
+        if not self.is_bound:
+            return []
+        return [
+            str(error)
+            for name in (NON_FIELD_ERRORS, "version")
+            for error in self.errors.get(name, [])
+        ]
 
     @property
     def previews(self) -> dict[str, str]:

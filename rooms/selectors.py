@@ -305,19 +305,19 @@ def week_calendar(*, user, day: date, per_day: int = 12) -> Week:
         .fetch_mode(FETCH_PEERS)
     )
     for room in rooms:
-        for current in days:
-            if room.valid_from >= current.end or room.valid_until <= current.start:
+        for cell in days:
+            if room.valid_from >= cell.end or room.valid_until <= cell.start:
                 continue
-            if len(current.entries) >= per_day:
-                current.more += 1
+            if len(cell.entries) >= per_day:
+                cell.more += 1
                 continue
-            current.entries.append(
+            cell.entries.append(
                 CalendarEntry(
                     room=room,
-                    start=max(room.valid_from, current.start),
-                    end=min(room.valid_until, current.end),
-                    continues_before=room.valid_from < current.start,
-                    continues_after=room.valid_until > current.end,
+                    start=max(room.valid_from, cell.start),
+                    end=min(room.valid_until, cell.end),
+                    continues_before=room.valid_from < cell.start,
+                    continues_after=room.valid_until > cell.end,
                 )
             )
     return Week(start=monday, days=days)

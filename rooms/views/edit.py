@@ -257,4 +257,6 @@ def _page_path(request: HtmxHttpRequest) -> str:
     if request.htmx and request.htmx.current_url:
         parts = urlsplit(request.htmx.current_url)
         return parts.path + (f"?{parts.query}" if parts.query else "")
-    return reverse("rooms:detail", args=[request.resolver_match.kwargs["pk"]])
+    match = request.resolver_match
+    assert match is not None  # a view always runs with its resolver match
+    return reverse("rooms:detail", args=[match.kwargs["pk"]])

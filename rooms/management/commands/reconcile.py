@@ -198,7 +198,8 @@ class Command(BaseCommand):
         **opts,
     ):
         if adopt:
-            self._adopt(*adopt, find_actor(actor))
+            room_id, acs_id = adopt
+            self._adopt(room_id, acs_id, find_actor(actor))
             return
         # Looked up (and their permissions checked) before ACS is read: a refused actor learns
         # it at once, not after a long comparison.
