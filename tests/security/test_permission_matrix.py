@@ -291,7 +291,7 @@ def _csv_apply(client, room, identity):
 
 
 def _admin_inline(client, room, identity):
-    from tests.portal.test_admin import _room_form
+    from tests.admin_helpers import _room_form
 
     data = _room_form(room)
     data.update(
