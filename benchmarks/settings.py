@@ -3,7 +3,7 @@
 SQLite (the default): a file in a fresh temporary directory. PostgreSQL (DATABASE_URL set): a
 `bench_<name>_<pid>` database beside the one DATABASE_URL names, created and dropped by
 benchmarks/database.py. The choices are written back to the environment, so a worker started
-as a subprocess (`manage.py db_worker` with these settings) opens the same database.
+as a subprocess (`manage.py run_worker` with these settings) opens the same database.
 """
 
 import os

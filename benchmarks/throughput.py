@@ -1,4 +1,4 @@
-"""Throughput under ACS throttling: role changes over many rooms, pushed by a real db_worker.
+"""Throughput under ACS throttling: role changes over many rooms, pushed by a real run_worker.
 
 ACS (the emulator, in a state file shared with the worker subprocess) accepts N requests per
 second and answers 429 with Retry-After beyond that. Changes arrive round-robin over the rooms,
@@ -219,7 +219,7 @@ def _describe(outcome: Outcome) -> str:
 def _row(outcome: Outcome, rooms: int, label: str) -> Row:
     assert outcome.throttle
     return Row(
-        f"ACS calls/s {label}, {outcome.changes:,} changes over {rooms} rooms, db_worker",
+        f"ACS calls/s {label}, {outcome.changes:,} changes over {rooms} rooms, run_worker",
         f"{outcome.rate:.1f}/s",
         f"{outcome.throttle:.0f}/s (the throttle N)",
         outcome.rate / outcome.throttle,
@@ -243,7 +243,7 @@ def run(report: Report, seeded: Seeded, *, changes: int, rooms: int, throttle: f
         actor=seeded.role_admin,
     )
     rate = throttle * PACE
-    with ProcessWorker(acs_state=state, log=run_dir / "db_worker.log"):
+    with ProcessWorker(acs_state=state, log=run_dir / "run_worker.log"):
         ceiling = _run(emulator, load, throttle=None, count=max(60, changes // 3), rate=rate)
         main = _run(emulator, load, throttle=throttle, count=changes, rate=rate)
         below = None

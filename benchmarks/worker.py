@@ -1,4 +1,4 @@
-"""The task worker three ways: drained in this process, in a thread, or as `manage.py db_worker`."""
+"""The task worker three ways: drained in this process, in a thread, or as `manage.py run_worker`."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ class ThreadWorker:
 
 
 class ProcessWorker:
-    """`manage.py db_worker` (the portal's: worker plus sweeper) on the benchmark's database.
+    """`manage.py run_worker` (the portal's: worker plus sweeper) on the benchmark's database.
 
     The subprocess reads benchmarks.settings with this process's BENCH_* variables, so it opens
     the same database; `acs_state` names the emulator state file both processes share.
@@ -75,7 +75,7 @@ class ProcessWorker:
         self.args = [
             sys.executable,
             str(BASE_DIR / "manage.py"),
-            "db_worker",
+            "run_worker",
             "--interval",
             str(interval),
             "--no-startup-delay",
