@@ -2,9 +2,9 @@
 
 Rooms and identities go in with bulk_create, participants and audit events with executemany
 (for 100,000 rows the ORM spends most of its time compiling the statements); neither fires a
-signal, so nothing is enqueued. Rooms and identities are marked synced, with acs_state equal to
-what rooms.sync.desired_state() would send, so a push of any of them is a no-op. The audit
-events extend the hash chain under the chain head's lock, each hash being
+signal, so nothing is enqueued. Rooms and identities are recorded synced in the outbox, a room
+with what rooms.sync.desired_state() would send as what ACS holds, so a push of any is a no-op.
+The audit events extend the hash chain under the chain head's lock, each hash being
 AuditEvent.compute_hash() of the very values inserted, so `manage.py audit_verify` passes.
 """
 
@@ -24,10 +24,10 @@ from django.utils import timezone
 
 from acs_emulator.timeutil import to_ticks
 from identities.models import Identity
+from outbox import engine
 from portal import audit
 from portal.access import ROLE_ADMINS, SCHEDULERS
 from portal.models import AuditEvent
-from portal.sync import SyncState
 from rooms.models import Participant, Role, Room
 
 
@@ -154,18 +154,17 @@ def _identities(count: int, creator, now: datetime) -> list[Identity]:
                 display_name=f"{first} {last}",
                 email=f"{first}.{last}.{i}@example.com".lower(),
                 created_by=creator,
-                sync_state=SyncState.SYNCED,
-                sync_generation=1,
-                synced_generation=1,
-                synced_at=now,
             )
         )
-    return Identity.objects.bulk_create(rows, batch_size=2000)
+    identities = Identity.objects.bulk_create(rows, batch_size=2000)
+    engine.record_synced_many("identity", {identity.pk: {} for identity in identities}, at=now)
+    return identities
 
 
 def _room(index: int, title: str, start, end, owner, roster: dict[str, str], now) -> Room:
+    """An unsaved room; `acs_state` (no field) is what ACS holds for it, for _record_synced()."""
     pstn = index % 7 == 0
-    return Room(
+    room = Room(
         acs_id=acs_room_id(index),
         title=title,
         notes="" if index % 5 else f"Agenda for meeting {index}: review, decisions, next steps.",
@@ -173,16 +172,19 @@ def _room(index: int, title: str, start, end, owner, roster: dict[str, str], now
         valid_until=end,
         pstn_dial_out_enabled=pstn,
         owner=owner,
-        sync_state=SyncState.SYNCED,
-        sync_generation=1,
-        synced_generation=1,
-        synced_at=now,
-        acs_state={
-            "valid_from": _iso(start),
-            "valid_until": _iso(end),
-            "pstn_dial_out_enabled": pstn,
-            "participants": roster,
-        },
+    )
+    room.acs_state = {
+        "valid_from": _iso(start),
+        "valid_until": _iso(end),
+        "pstn_dial_out_enabled": pstn,
+        "participants": roster,
+    }
+    return room
+
+
+def _record_synced(rooms: list[Room], now: datetime) -> None:
+    engine.record_synced_many(
+        "room", {room.pk: {"state": room.acs_state} for room in rooms}, at=now
     )
 
 
@@ -325,6 +327,7 @@ def seed(sizes: Sizes = FULL) -> Seeded:
         mark = time.perf_counter()
         rooms, rosters = _rooms(sizes, identities, owners, now)
         rooms = Room.objects.bulk_create(rooms, batch_size=1000)
+        _record_synced(rooms, now)
         timings["rooms"] = time.perf_counter() - mark
 
         mark = time.perf_counter()
@@ -430,6 +433,7 @@ def synced_rooms(count: int, per_room: int, owner, *, first_index: int, title: s
         rosters.append(people)
     with transaction.atomic():
         rooms = Room.objects.bulk_create(rooms)
+        _record_synced(rooms, now)
         Participant.objects.bulk_create(
             Participant(room=room, identity=identity, role=role)
             for room, people in zip(rooms, rosters, strict=True)
@@ -447,7 +451,6 @@ def services_baseline(seeded: Seeded, *, rooms: int = 20, events: int = 300) -> 
 
     Run in a transaction that is rolled back, so the database is left as seeded.
     """
-    from portal import sync as machinery
     from rooms.services import ParticipantEntry, room_create
 
     identities = list(Identity.objects.order_by("pk")[: Sizes().per_room])
@@ -481,6 +484,4 @@ def services_baseline(seeded: Seeded, *, rooms: int = 20, events: int = 300) -> 
             raise _Rollback
     except _Rollback:
         pass
-    # The rolled-back rooms are still queued to be enqueued on the next commit; forget them.
-    machinery._pending.items = set()
     return result

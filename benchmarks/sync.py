@@ -56,7 +56,7 @@ def make_room(seeded: Seeded, people: int, title: str) -> Room:
     run_tasks()
     room.refresh_from_db()
     if not room.acs_id:
-        raise RuntimeError(f"{title}: the worker did not push the room ({room.sync_error})")
+        raise RuntimeError(f"{title}: the worker did not push the room ({room.sync.last_error})")
     return room
 
 
@@ -130,8 +130,8 @@ def _role_url(client: Client, room: Room, participant: Participant) -> tuple[str
 def _leaked_claim(room: Room) -> bool:
     """True if the room is still claimed although no worker is running any more."""
     return (
-        Room.objects.filter(pk=room.pk, claimed_until__gt=timezone.now())
-        .exclude(claimed_by="")
+        Room.objects.filter(pk=room.pk, sync__held_until__gt=timezone.now())
+        .exclude(sync__holder="")
         .exists()
     )
 
@@ -139,7 +139,7 @@ def _leaked_claim(room: Room) -> bool:
 LEAK = (
     "push_room() left {what} claimed after its worker returned, so every task for it answered "
     "'busy' until the 60 s lease ran out: after MAX_ROUNDS rounds of changes arriving during "
-    "its push, rooms/sync.py re-claims the room, enqueues it again and returns PENDING "
+    "its push, outbox.engine.push lets the room go, enqueues it again and returns PENDING "
     "without releasing the claim"
 )
 

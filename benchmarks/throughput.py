@@ -29,7 +29,7 @@ from acs_emulator.timeutil import TICKS_PER_SECOND, parse_rfc3339, to_ticks
 from benchmarks.seed import Seeded, seed_emulator, synced_rooms
 from benchmarks.table import Report, Row, progress
 from benchmarks.worker import ProcessWorker
-from portal.sync import SyncState
+from outbox.models import SyncState
 from rooms import services
 from rooms.models import Participant, Role, Room
 from rooms.sync import desired_state
@@ -100,7 +100,7 @@ def _arrive(load: Load, count: int, rate: float) -> list[int]:
         if i % 25 == 0 and time.monotonic() - started > 2:
             dirty.append(
                 Room.objects.filter(pk__in=load.ids)
-                .exclude(sync_generation=F("synced_generation"))
+                .exclude(sync__generation=F("sync__confirmed_generation"))
                 .count()
             )
     load.made += count
@@ -113,7 +113,10 @@ def _drain(load: Load, timeout: float = 180) -> int:
     while True:
         unsettled = (
             Room.objects.filter(pk__in=load.ids)
-            .exclude(sync_state=SyncState.SYNCED, sync_generation=F("synced_generation"))
+            .exclude(
+                sync__state=SyncState.SYNCED,
+                sync__generation=F("sync__confirmed_generation"),
+            )
             .count()
         )
         if not unsettled or time.monotonic() > deadline:

@@ -52,11 +52,12 @@ INSTALLED_APPS = [
     "django_htmx",
     "pgtrigger",
     "axes",
-    # The task worker is portal's `run_worker` (portal/worker.py); `db_worker` is django_tasks_db's.
+    # The task worker is `run_worker` (outbox/worker.py); `db_worker` is django_tasks_db's.
     # Top to bottom as they may import each other: the project, rooms, identities, the core.
     "config.apps.ProjectConfig",
     "rooms",
     "identities",
+    "outbox",
     "portal",
     "django_tasks_db",
 ]
@@ -230,7 +231,7 @@ TASKS = {
         "QUEUES": ["default"],
     }
 }
-# run_worker prunes finished task results older than this, hourly (portal/worker.py).
+# run_worker prunes finished task results older than this, hourly (outbox/worker.py).
 TASK_RESULT_RETENTION_DAYS = read_int("TASK_RESULT_RETENTION_DAYS", 7, minimum=1)
 
 # Error reports hide the ACS connection string, keys and tokens (see portal/errors.py).

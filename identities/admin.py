@@ -9,6 +9,7 @@ from django.db.models import Count, Q
 
 from identities import services
 from identities.models import Identity
+from outbox.admin import SyncPanelMixin
 from portal.admin import CleanSearchMixin, ServiceWritesMixin, copy_into, time_column
 
 if TYPE_CHECKING:
@@ -20,10 +21,7 @@ DETAIL_FIELDS = [
     "email",
     "raw_id",
     "user",
-    "sync_state",
-    "sync_error",
-    "synced_at_shown",
-    "create_request_id",
+    "sync_panel",
     "token_scopes",
     "token_expires_at_shown",
     "tokens_issued_at_shown",
@@ -84,7 +82,7 @@ class IdentityAddForm(forms.ModelForm):
 
 
 @admin.register(Identity)
-class IdentityAdmin(CleanSearchMixin, ServiceWritesMixin, admin.ModelAdmin):
+class IdentityAdmin(SyncPanelMixin, CleanSearchMixin, ServiceWritesMixin, admin.ModelAdmin):
     add_form = IdentityAddForm
     list_display = [
         "display_name",
@@ -94,10 +92,10 @@ class IdentityAdmin(CleanSearchMixin, ServiceWritesMixin, admin.ModelAdmin):
         "token_expires_at_shown",
         "room_count",
     ]
-    list_filter = [StatusFilter, "sync_state"]
+    list_filter = [StatusFilter, "sync__state"]
+    list_select_related = ["sync"]
     search_fields = ["display_name", "email", "raw_id"]
     actions = ["retry_sync", "revoke_tokens"]
-    synced_at_shown = time_column("synced_at", "last synced")
     token_expires_at_shown = time_column("token_expires_at", "token expires")
     tokens_issued_at_shown = time_column("tokens_issued_at", "tokens issued")
     tokens_revoked_at_shown = time_column("tokens_revoked_at", "tokens revoked")

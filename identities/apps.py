@@ -8,4 +8,7 @@ class IdentitiesConfig(AppConfig):
     verbose_name = "Identities"
 
     def ready(self) -> None:
-        from identities import signals  # noqa: F401 - registers the receivers
+        from identities import signals, sync
+
+        signals.connect()
+        sync.register()  # the outbox finds this app's pusher through its registry

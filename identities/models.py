@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 
-from portal.sync import SyncedModel, tombstone_index
+from outbox.fields import SyncRelation
 
 
 class TokenScope(models.TextChoices):
@@ -15,7 +15,7 @@ class TokenScope(models.TextChoices):
     VOIP_JOIN = "voip.join", "Join calls"
 
 
-class Identity(SyncedModel):
+class Identity(models.Model):
     # Blank until ACS has created the user: ACS chooses the id.
     raw_id = models.CharField("ACS id", max_length=255, unique=True, null=True, blank=True)
     display_name = models.CharField(max_length=200)
@@ -37,18 +37,21 @@ class Identity(SyncedModel):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     version = models.PositiveIntegerField(default=1)
-    # Sent as Repeatability-Request-ID and -First-Sent on create_user, and the same again on every
-    # retry, so a create whose answer was lost is answered with the user it made. Set at the
-    # first send (not by default: one default would give every existing row the same id).
-    create_request_id = models.UUIDField(null=True, blank=True, editable=False)
-    create_first_sent = models.DateTimeField(null=True, blank=True)
-    # A create sent with this request id got no answer: ACS may have made the user.
-    create_unanswered = models.BooleanField(default=False)
+    # Set when the portal deleted the identity; the row stays for the history.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    # Where the identity stands with ACS (outbox.models.Entry); the outbox writes it.
+    sync = SyncRelation("identity")
 
     class Meta:
         verbose_name_plural = "identities"
         ordering = ["display_name", "pk"]
-        indexes = [tombstone_index("identity")]
+        indexes = [
+            models.Index(
+                fields=["deleted_at"],
+                condition=models.Q(deleted_at__isnull=False),
+                name="identity_tombstones",
+            )
+        ]
         constraints = [
             # One live identity per e-mail, whatever its case: adding the same new person to
             # ten rooms at once must find one identity, not make ten.

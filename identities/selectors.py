@@ -32,9 +32,11 @@ def identity_list(*, search: str = "", show_deleted: bool = False) -> QuerySet[I
         .annotate(n=Count("pk"))
         .values("n")
     )
-    identities = Identity.objects.annotate(
-        room_count=Coalesce(Subquery(rooms, output_field=IntegerField()), Value(0))
-    ).order_by("display_name", "pk")
+    identities = (
+        Identity.objects.select_related("sync")
+        .annotate(room_count=Coalesce(Subquery(rooms, output_field=IntegerField()), Value(0)))
+        .order_by("display_name", "pk")
+    )
     if not show_deleted:
         identities = identities.filter(deleted_at__isnull=True)
     for word in search_text(search).split():
@@ -46,7 +48,7 @@ def identity_list(*, search: str = "", show_deleted: bool = False) -> QuerySet[I
 
 def identity_get(pk: int) -> Identity | None:
     """One identity, deleted or not, with its linked Django user."""
-    return Identity.objects.select_related("user").filter(pk=pk).first()
+    return Identity.objects.select_related("user", "sync").filter(pk=pk).first()
 
 
 def identity_rooms(identity: Identity) -> QuerySet:

@@ -12,9 +12,17 @@ from django.utils import timezone
 import acs_gateway as acs
 from identities.events import identity_deleting
 from identities.models import Identity, TokenScope
+from identities.sync import (
+    book_of,
+    first_sent,
+    mark_identities_made,
+    mark_identity_dirty,
+    push_identity,
+)
+from outbox.engine import outcome_of
+from outbox.models import SyncState
 from portal import audit
 from portal.services import check_text, column_length, require
-from portal.sync import SyncState, outcome_of
 
 NAME_REQUIRED = "Give the person's name."
 NAME_TOO_LONG = "A name can have at most 200 characters."
@@ -137,36 +145,33 @@ def identity_retry_sync(*, actor, identity: Identity) -> Identity:
     find (ACS cannot list users): the new create leaves that one behind, and the history says so.
     """
     require(actor, "identities.change_identity", "retry creating ACS users")
-    from identities.sync import mark_identity_dirty
 
     with transaction.atomic():
         current = _live(identity)
         changes: dict = {}
+        book = book_of(current)
+        new_book = None
         if (
             not current.raw_id
-            and current.create_request_id is not None
-            and current.sync_state == SyncState.STOPPED
+            and book.get("create_request_id") is not None
+            and current.sync.state == SyncState.STOPPED
         ):
-            if current.create_unanswered:
-                first_sent = current.create_first_sent
+            if book.get("create_unanswered"):
+                sent_at = first_sent(book)
                 changes["orphan_may_remain"] = {
                     "before": None,
                     "after": ORPHAN_MAY_REMAIN.format(
-                        request_id=current.create_request_id,
-                        first_sent=first_sent.isoformat(timespec="seconds") if first_sent else "-",
+                        request_id=book["create_request_id"],
+                        first_sent=sent_at.isoformat(timespec="seconds") if sent_at else "-",
                     ),
                 }
-            changes["create_request_id"] = {
-                "before": str(current.create_request_id),
-                "after": None,
-            }
-            Identity.objects.filter(pk=current.pk).update(
-                create_request_id=None, create_first_sent=None, create_unanswered=False
-            )
+            changes["create_request_id"] = {"before": book["create_request_id"], "after": None}
+            # A new create, under a new request id at its first send.
+            new_book = {}
         audit.record(
             action="portal.identity.sync_requested", actor=actor, target=current, changes=changes
         )
-        mark_identity_dirty(current.pk, reset_attempts=True)
+        mark_identity_dirty(current.pk, reset_attempts=True, book=new_book)
     current.refresh_from_db()
     return current
 
@@ -182,12 +187,12 @@ def _ensure_in_acs(identity: Identity) -> Identity:
     """Token calls need the ACS user now: push a pending create first."""
     if identity.raw_id:
         return identity
-    from identities.sync import push_identity
 
     push_identity(identity.pk)
     identity.refresh_from_db()
     if not identity.raw_id:
-        raise ValidationError(ACS_FAILED.format(error=identity.sync_error or "user not created"))
+        error = identity.sync.last_error if identity.sync else ""
+        raise ValidationError(ACS_FAILED.format(error=error or "user not created"))
     return identity
 
 
@@ -323,10 +328,11 @@ def identities_find_or_create(
         require(actor, "identities.add_identity", "create identities")
         try:
             with transaction.atomic():
-                # bulk_create fires no post_save and queues nothing: new rows start pending,
-                # and the push of the room they join creates their ACS users first
+                # bulk_create fires no post_save and queues nothing: their outbox rows start
+                # pending, and the push of the room they join creates their ACS users first
                 # (rooms.sync ensures identities); the sweep catches any left behind.
                 created = Identity.objects.bulk_create(list(new.values()))
+                mark_identities_made([identity.pk for identity in created])
         except IntegrityError:
             continue
         made = [

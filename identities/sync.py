@@ -8,21 +8,26 @@ stops, and a person decides (identities.services.identity_retry_sync).
 """
 
 import contextlib
-import logging
 import uuid
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
 
 import acs_gateway as acs
 from identities.models import Identity
+from outbox import engine
+from outbox.engine import Lease
+from outbox.models import Entry
 from portal import audit
-from portal import sync as machinery
-from portal.sync import SyncState
 
-log = logging.getLogger(__name__)
+KIND = "identity"
+REPEATABILITY_WINDOW = engine.REPEATABILITY_WINDOW
 
-REPEATABILITY_WINDOW = machinery.REPEATABILITY_WINDOW
+# An identity's bookkeeping in its outbox row (Entry.acs):
+#   create_request_id  sent as Repeatability-Request-ID on create_user, the same on every retry
+#   create_first_sent  when it was first sent (ISO), sent as Repeatability-First-Sent
+#   create_unanswered  a create sent with this request id got no answer: ACS may have made it
 
 MAY_EXIST = (
     "ACS may have made an ACS user for this identity: a create got no answer (request "
@@ -60,122 +65,139 @@ def attempt_action(kind: str, attempt: acs.Attempt) -> str:
     return f"acs.{kind}.{verb}" + ("" if attempt.ok else "_failed")
 
 
-def mark_identity_dirty(pk: int, *, reset_attempts: bool = False) -> None:
-    machinery.mark_dirty(Identity, pk, "identity", reset_attempts=reset_attempts)
+def mark_identity_dirty(pk: int, *, reset_attempts: bool = False, book: dict | None = None):
+    engine.mark_dirty(KIND, pk, reset_attempts=reset_attempts, book=book)
 
 
-def window_closed(identity: Identity) -> bool:
+def mark_identities_made(pks: list[int]) -> None:
+    """Outbox rows for identities made in bulk (no signal fires for them)."""
+    engine.mark_dirty_many(KIND, pks)
+
+
+def book_of(identity: Identity) -> dict:
+    """The identity's bookkeeping, from its outbox row."""
+    try:
+        entry = identity.sync
+    except Entry.DoesNotExist:
+        return {}
+    return entry.acs if entry is not None else {}
+
+
+def first_sent(book: dict) -> datetime | None:
+    value = book.get("create_first_sent")
+    return datetime.fromisoformat(value) if value else None
+
+
+def window_closed(book: dict) -> bool:
     """True when ACS no longer replays the identity's create request."""
-    first_sent = identity.create_first_sent
-    return first_sent is not None and timezone.now() - first_sent > REPEATABILITY_WINDOW
+    sent_at = first_sent(book)
+    return sent_at is not None and timezone.now() - sent_at > REPEATABILITY_WINDOW
 
 
-def may_exist_message(identity: Identity) -> str:
-    first_sent = identity.create_first_sent
+def may_exist_message(book: dict) -> str:
+    sent_at = first_sent(book)
     return MAY_EXIST.format(
-        request_id=identity.create_request_id,
-        first_sent=first_sent.isoformat(timespec="seconds") if first_sent else "-",
+        request_id=book.get("create_request_id"),
+        first_sent=sent_at.isoformat(timespec="seconds") if sent_at else "-",
     )
+
+
+def retry_by(book: dict) -> datetime | None:
+    """A create that got no answer is retried while ACS still replays it, so the retry learns
+    the user it made."""
+    sent_at = first_sent(book)
+    if book.get("create_unanswered") and sent_at is not None:
+        return engine.replay_retry_by(sent_at)
+    return None
 
 
 def push_identity(pk: int, *, worker: str | None = None) -> str:
     """Create or delete the identity's ACS user as the portal says; returns the sync state."""
-    worker = worker or machinery.new_worker_id()
-    if not machinery.claim(Identity, pk, worker):
-        return "busy"
-    identity = Identity.objects.filter(pk=pk).first()
-    if identity is None:
-        return "gone"
-    generation = identity.sync_generation
-    lease = machinery.Lease(Identity, pk, worker)
+    return engine.push(KIND, pk, worker=worker)
+
+
+def _push_once(identity: Identity, lease: Lease) -> str:
+    """One push of an identity (the outbox calls it, holding the identity's lease)."""
 
     def record(attempt) -> None:
         with transaction.atomic():
             audit.record(
                 action=attempt_action("identity", attempt),
                 target=identity,
-                acs_outcome=machinery.outcome_of(attempt),
+                acs_outcome=engine.outcome_of(attempt),
             )
 
     # Every ACS call renews the lease first.
     gateway = lease.guard(acs.get_gateway())
-    try:
-        if identity.deleted_at is not None:
-            raw_id = identity.raw_id or _made_by_unanswered_create(identity, lease, gateway, record)
-            if raw_id:
-                with contextlib.suppress(acs.AcsNotFound):  # already gone
-                    gateway.delete_user(raw_id, on_attempt=record)
-        elif not identity.raw_id:
-            _create_user(identity, lease, gateway, record)
-    except machinery.LeaseLost:
-        log.warning("Identity %s was taken by another worker during a push; this one stops.", pk)
-        return "lost"
-    except acs.AcsError as exc:
-        retry_by = None
-        if identity.create_unanswered and identity.create_first_sent is not None:
-            # Retried while ACS still replays it, so the retry learns the user it made.
-            retry_by = machinery.replay_retry_by(identity.create_first_sent)
-        return machinery.fail(Identity, "identity", identity, worker, exc, retry_by=retry_by)
-    if machinery.succeed(Identity, pk, worker, generation=generation):
-        return SyncState.SYNCED
-    machinery.enqueue_now("identity", pk)
-    return SyncState.PENDING
+    if identity.deleted_at is not None:
+        raw_id = identity.raw_id or _made_by_unanswered_create(identity, lease, gateway, record)
+        if raw_id:
+            with contextlib.suppress(acs.AcsNotFound):  # already gone
+                gateway.delete_user(raw_id, on_attempt=record)
+    elif not identity.raw_id:
+        _create_user(identity, lease, gateway, record)
+    return "pushed"
 
 
-def _create_user(identity: Identity, lease: machinery.Lease, gateway, record) -> None:
+def _create_user(identity: Identity, lease: Lease, gateway, record) -> None:
     """Create the identity's ACS user, replaying the first request until ACS has answered it."""
-    if identity.create_request_id is None or window_closed(identity):
-        if identity.create_unanswered:
+    book = lease.book
+    if book.get("create_request_id") is None or window_closed(book):
+        if book.get("create_unanswered"):
             # Some try got no answer, none got a 2xx, and ACS no longer replays it: a user may
             # exist that nothing can find. Another create would be blind.
-            raise CreateOutcomeUnknown(may_exist_message(identity), code="CreateOutcomeUnknown")
+            raise CreateOutcomeUnknown(may_exist_message(book), code="CreateOutcomeUnknown")
         # First try, or every earlier try was answered (a refusal, an error): nothing was made.
-        identity.create_request_id = uuid.uuid4()
-        identity.create_first_sent = timezone.now()
-        lease.write(
-            create_request_id=identity.create_request_id,
-            create_first_sent=identity.create_first_sent,
+        lease.record(
+            create_request_id=str(uuid.uuid4()),
+            create_first_sent=timezone.now().isoformat(),
             create_unanswered=False,
         )
     try:
         raw_id = gateway.create_user(
-            repeatability_request_id=str(identity.create_request_id),
-            repeatability_first_sent=identity.create_first_sent,
+            repeatability_request_id=lease.book["create_request_id"],
+            repeatability_first_sent=first_sent(lease.book),
             on_attempt=record,
         )
     except acs.AcsError as exc:
-        if exc.status is None and not identity.create_unanswered:
+        if exc.status is None and not lease.book.get("create_unanswered"):
             # No answer (a timeout, a dropped connection): ACS may have made the user.
-            identity.create_unanswered = True
-            lease.write(create_unanswered=True)
-        if exc.status == 412 and identity.create_unanswered:
+            lease.record(create_unanswered=True)
+        if exc.status == 412 and lease.book.get("create_unanswered"):
             # ACS says the window has closed (its clock is ahead of ours).
             raise CreateOutcomeUnknown(
-                may_exist_message(identity), code="CreateOutcomeUnknown"
+                may_exist_message(lease.book), code="CreateOutcomeUnknown"
             ) from exc
         raise
+    with lease.held():
+        Identity.objects.filter(pk=identity.pk).update(raw_id=raw_id)
     identity.raw_id = raw_id
-    lease.write(raw_id=raw_id)
 
 
-def _made_by_unanswered_create(
-    identity: Identity, lease: machinery.Lease, gateway, record
-) -> str | None:
+def _made_by_unanswered_create(identity: Identity, lease: Lease, gateway, record) -> str | None:
     """For a deleted identity: the ACS user a create that got no answer may have made.
 
     Within the replay window the replay names it, so it can be deleted; past it, the tombstone
     goes, and the history records that a user may be left in ACS.
     """
-    if not identity.create_unanswered or identity.create_request_id is None:
+    book = lease.book
+    if not book.get("create_unanswered") or book.get("create_request_id") is None:
         return None
-    if window_closed(identity):
+    if window_closed(book):
         with transaction.atomic():
             audit.record(
                 action="acs.identity.orphan_suspected",
                 target=identity,
-                acs_outcome={"error": may_exist_message(identity)},
+                acs_outcome={"error": may_exist_message(book)},
             )
-        lease.write(create_unanswered=False)
+        lease.record(create_unanswered=False)
         return None
     _create_user(identity, lease, gateway, record)
     return identity.raw_id
+
+
+def register() -> None:
+    """Make identities known to the outbox (IdentitiesConfig.ready)."""
+    from outbox.registry import register as register_pusher
+
+    register_pusher(KIND, model=Identity, push=_push_once, retry_by=retry_by)

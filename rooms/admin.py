@@ -10,8 +10,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 import acs_gateway as acs
+from outbox import engine
+from outbox.admin import SyncPanelMixin
+from outbox.models import SyncState
 from portal.admin import CleanSearchMixin, ServiceWritesMixin, copy_into, time_column
-from portal.sync import SyncState
 from portal.templatetags.portal_tags import when
 from rooms import drift, repairs, rules, services
 from rooms.management.commands.reconcile import NOT_FIXED, describe
@@ -23,15 +25,9 @@ ROOM_READONLY_FIELDS = [
     "owner",
     "acs_id",
     "version",
-    "create_request_id",
     "created_at_shown",
     "updated_at_shown",
-    "sync_state",
-    "sync_error",
-    "sync_attempts",
-    "next_sync_at_shown",
-    "synced_at_shown",
-    "acs_state",
+    "sync_panel",
 ]
 STALE_FORM = f"{services.STALE_EDIT} Reload the page to see their change, then make yours again."
 
@@ -127,7 +123,7 @@ class ParticipantInline(admin.TabularInline):
 
 
 @admin.register(Room)
-class RoomAdmin(CleanSearchMixin, ServiceWritesMixin, admin.ModelAdmin):
+class RoomAdmin(SyncPanelMixin, CleanSearchMixin, ServiceWritesMixin, admin.ModelAdmin):
     form = RoomAdminForm
     inlines = [ParticipantInline]
     list_display = [
@@ -140,8 +136,8 @@ class RoomAdmin(CleanSearchMixin, ServiceWritesMixin, admin.ModelAdmin):
         "participant_count",
         "updated_at_shown",
     ]
-    list_filter = ["sync_state", "pstn_dial_out_enabled", WindowStateFilter, "owner"]
-    list_select_related = ["owner"]
+    list_filter = ["sync__state", "pstn_dial_out_enabled", WindowStateFilter, "owner"]
+    list_select_related = ["owner", "sync"]
     search_fields = [
         "title",
         "acs_id",
@@ -157,21 +153,7 @@ class RoomAdmin(CleanSearchMixin, ServiceWritesMixin, admin.ModelAdmin):
             "Owner and ACS",
             {"fields": ["owner", "acs_id", "version", "created_at_shown", "updated_at_shown"]},
         ),
-        (
-            "Sync with ACS",
-            {
-                "classes": ["collapse"],
-                "fields": [
-                    "sync_state",
-                    "sync_error",
-                    "sync_attempts",
-                    "next_sync_at_shown",
-                    "synced_at_shown",
-                    "acs_state",
-                    "create_request_id",
-                ],
-            },
-        ),
+        ("Sync with ACS", {"classes": ["collapse"], "fields": ["sync_panel"]}),
     ]
     actions = ["retry_sync", "resync_from_acs"]
 
@@ -186,8 +168,6 @@ class RoomAdmin(CleanSearchMixin, ServiceWritesMixin, admin.ModelAdmin):
 
     created_at_shown = time_column("created_at", "created")
     updated_at_shown = time_column("updated_at", "updated")
-    next_sync_at_shown = time_column("next_sync_at", "next push")
-    synced_at_shown = time_column("synced_at", "last synced")
 
     @admin.display(description="window")
     def window(self, room: Room):
@@ -331,10 +311,9 @@ def _resync(actor, room: Room) -> list[str]:
         if state == SyncState.SYNCED:
             lines.append(RESYNC_FIXED)
         else:
-            room.refresh_from_db(fields=["sync_error"])
-            why = _NOT_FIXED.get(state) or (
-                f"the push ended {state}: {room.sync_error or 'no error given'}"
-            )
+            entry = engine.entry("room", room.pk)
+            error = (entry.last_error if entry else "") or "no error given"
+            why = _NOT_FIXED.get(state) or f"the push ended {state}: {error}"
             lines.append(RESYNC_NOT_FIXED.format(why=why))
     return lines
 

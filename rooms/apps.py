@@ -8,4 +8,7 @@ class RoomsConfig(AppConfig):
     verbose_name = "Rooms"
 
     def ready(self) -> None:
-        from rooms import signals  # noqa: F401 - registers the receivers
+        from rooms import signals, sync
+
+        signals.connect()
+        sync.register()  # the outbox finds this app's pusher through its registry

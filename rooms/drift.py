@@ -13,9 +13,18 @@ from datetime import datetime
 from django.utils import timezone
 
 import acs_gateway as acs
-from portal.sync import SyncState
+from outbox.models import SyncState
 from rooms.models import Room
-from rooms.sync import REPEATABILITY_WINDOW, Roster, lost_create_match, rosters, valid_from_held
+from rooms.sync import (
+    REPEATABILITY_WINDOW,
+    Roster,
+    acs_state_of,
+    book_of,
+    first_sent,
+    lost_create_match,
+    rosters,
+    valid_from_held,
+)
 
 ROOM_FIELDS = ("valid_from", "valid_until", "pstn_dial_out_enabled")
 
@@ -180,7 +189,9 @@ def drift(
     found = Drift()
     if rooms is None:
         listed = {acs_room.id: acs_room for acs_room in gateway.list_rooms()}
-        chosen = list(Room.objects.filter(deleted_at__isnull=True).order_by("pk"))
+        chosen = list(
+            Room.objects.filter(deleted_at__isnull=True).select_related("sync").order_by("pk")
+        )
         held_rosters = rosters(Room.objects.filter(deleted_at__isnull=True, acs_id__isnull=False))
     else:
         listed = None
@@ -278,9 +289,10 @@ def _waiting_for_push(room: Room, difference: FieldDifference | RosterDifference
 
     That is the sync's queue, not drift. ACS holding anything else is drift, pending or not.
     """
-    if room.sync_generation == room.synced_generation:
+    entry = room.sync
+    if entry is None or entry.generation == entry.confirmed_generation:
         return False
-    pushed = room.acs_state or {}
+    pushed = acs_state_of(room)
     if isinstance(difference, FieldDifference):
         last = pushed.get(difference.field)
         if last is None:
@@ -295,16 +307,15 @@ def _unowned(found: Drift, listed: dict[str, acs.AcsRoom], now: datetime) -> Non
     """Sort the ACS rooms no live portal room owns: pending work, lost creates, or orphans."""
     owners = dict(Room.objects.filter(acs_id__in=list(listed)).values_list("acs_id", "deleted_at"))
     # Rooms whose create got no answer: the ACS room it made is owned by no row yet.
-    lost = [
+    sent = [
         room
-        for room in Room.objects.filter(acs_id__isnull=True, create_first_sent__isnull=False)
-        if room.create_payload
+        for room in Room.objects.filter(acs_id__isnull=True).select_related("sync")
+        if first_sent(book_of(room)) is not None
     ]
+    lost = [room for room in sent if book_of(room).get("create_payload")]
     # A create whose answer is still on its way leaves a room no row owns yet; within ACS's
     # replay window the retry will claim it, so it is pending, not an orphan to delete.
-    awaiting_create = Room.objects.filter(
-        acs_id__isnull=True, deleted_at__isnull=True, create_first_sent__isnull=False
-    ).exists()
+    awaiting_create = any(room.deleted_at is None for room in sent)
     for acs_id, acs_room in sorted(listed.items()):
         if acs_id in owners:
             if owners[acs_id] is not None:
@@ -313,11 +324,12 @@ def _unowned(found: Drift, listed: dict[str, acs.AcsRoom], now: datetime) -> Non
         claimants = tuple(
             room
             for room in lost
-            if room.create_first_sent is not None
-            and lost_create_match(room.create_payload, room.create_first_sent, acs_room)
+            if lost_create_match(
+                book_of(room)["create_payload"], first_sent(book_of(room)), acs_room
+            )
         )
         if claimants and all(
-            room.sync_state == SyncState.STOPPED and room.deleted_at is None for room in claimants
+            room.sync.state == SyncState.STOPPED and room.deleted_at is None for room in claimants
         ):
             found.lost_creates.append(LostCreate(acs_room, claimants))
         elif claimants:

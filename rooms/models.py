@@ -1,13 +1,12 @@
 """ACS rooms and their participants, as the portal holds them; ACS is made to match."""
 
-import uuid
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from portal.sync import SyncedModel, tombstone_index
+from outbox.fields import SyncRelation
 
 MAX_ROOM_LIFETIME = timedelta(days=180)
 
@@ -19,7 +18,7 @@ class Role(models.TextChoices):
     COLLABORATOR = "Collaborator", "Collaborator"
 
 
-class Room(SyncedModel):
+class Room(models.Model):
     # Blank until ACS has created the room: ACS chooses the id.
     acs_id = models.CharField("ACS id", max_length=32, unique=True, null=True, blank=True)
     title = models.CharField(max_length=200)
@@ -32,14 +31,11 @@ class Room(SyncedModel):
     )
     # Bumped by every edit; an editor sends the version it saw, so a stale edit is refused.
     version = models.PositiveIntegerField(default=1)
-    # Sent as Repeatability-Request-ID on create: a retried create never makes a second room.
-    create_request_id = models.UUIDField(default=uuid.uuid4, editable=False)
-    create_first_sent = models.DateTimeField(null=True, blank=True)
-    # What the first create asked ACS for; a retry must send exactly this (ACS refuses a replayed
-    # request id with another body) and ACS holds it if the answer was lost. Empty once created.
-    create_payload = models.JSONField(default=dict, blank=True)
-    # What ACS held after the last confirmed push: the sync sends only the difference.
-    acs_state = models.JSONField(default=dict, blank=True)
+    # Set when the portal deleted the room: the row stays as a tombstone until ACS confirms.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    # Where the room stands with ACS (outbox.models.Entry): state, error, next try, what ACS
+    # confirmed. The outbox writes it; lists read it with select_related("sync").
+    sync = SyncRelation("room")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -67,7 +63,13 @@ class Room(SyncedModel):
                 fields=["valid_from", "id", "deleted_at", "title", "acs_id"],
                 name="room_list_order",
             ),
-            tombstone_index("room"),
+            # The deleted rows only: a full index made the planner (SQLite, without statistics)
+            # pick it for `deleted_at IS NULL`, which matches nearly every row.
+            models.Index(
+                fields=["deleted_at"],
+                condition=Q(deleted_at__isnull=False),
+                name="room_tombstones",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -13,13 +13,13 @@ from django.db import transaction
 import acs_gateway as acs
 from identities.models import Identity
 from identities.services import identity_create
+from outbox import engine
 from portal import audit
-from portal import sync as machinery
 from portal.services import require
 from rooms import services
 from rooms.drift import ROOM_FIELDS, FieldDifference, OnlyInPortal, RoomDifference, RosterDifference
 from rooms.models import Room
-from rooms.sync import acs_room_state, desired_state, mark_room_dirty, push_room
+from rooms.sync import acs_room_state, book_of, desired_state, mark_room_dirty, push_room
 
 ALREADY_OWNED = "A portal room owns ACS room {acs_id} already."
 
@@ -27,33 +27,27 @@ ALREADY_OWNED = "A portal room owns ACS room {acs_id} already."
 def room_fix(*, actor, room: Room, differences: list[RoomDifference]) -> str:
     """Make ACS match the portal for one drifted room, now; returns the resulting sync state.
 
-    The push only sends what Room.acs_state says ACS lacks, so first that belief is set to what
-    ACS really holds (or, for a room ACS lost, to "never created", so the push creates it anew).
+    The push only sends what the room's bookkeeping says ACS lacks, so first that belief is set
+    to what ACS really holds (or, for a room ACS lost, to "never created", so the push creates
+    it anew).
     """
     require(actor, "rooms.change_room", "repair rooms in ACS")
-    reset: dict[str, object]
-    if any(isinstance(d, OnlyInPortal) for d in differences):
-        reset = {
-            "acs_id": None,
-            "acs_state": {},
+    lost = any(isinstance(d, OnlyInPortal) for d in differences)
+    with transaction.atomic():
+        # Only while the row still names the ACS room compared, so a push that ran since wins.
+        current = Room.objects.filter(pk=room.pk, acs_id=room.acs_id, deleted_at__isnull=True)
+        if not current.exists():
+            return "changed"
+        if lost:
+            # update(): the link is the sync's to make, not an edit.
+            current.update(acs_id=None)
             # A fresh request id: a replay of the old one would answer with the lost room.
-            "create_request_id": uuid.uuid4(),
-            "create_first_sent": None,
-        }
-    else:
-        reset = {"acs_state": _observed_state(room, differences)}
-    # update(): these are the sync's own fields, not an edit; no signal must mark the room.
-    # Only while the row still names the ACS room compared, so a push that ran since wins.
-    reset_done = Room.objects.filter(
-        pk=room.pk, acs_id=room.acs_id, deleted_at__isnull=True
-    ).update(**reset)
-    if not reset_done:
-        return "changed"
+            book: dict = {"state": {}, "create_request_id": str(uuid.uuid4())}
+        else:
+            book = {**book_of(room), "state": _observed_state(room, differences)}
+        # Marked with the belief reset: a worker pushing it now goes round once more after.
+        mark_room_dirty(room.pk, book=book)
     state = push_room(room.pk)
-    if state == "busy":
-        # A worker is pushing it from the old belief: make it go round once more afterwards.
-        with transaction.atomic():
-            mark_room_dirty(room.pk)
     with transaction.atomic():
         audit.record(
             action="portal.reconcile.fixed",
@@ -67,8 +61,8 @@ def room_fix(*, actor, room: Room, differences: list[RoomDifference]) -> str:
 
 
 def _observed_state(room: Room, differences: Iterable[RoomDifference]) -> dict:
-    """What ACS holds for the room, in Room.acs_state's shape: the portal's state, differences
-    applied, so the next push sends exactly what it takes to undo them."""
+    """What ACS holds for the room, in its bookkeeping's `state` shape: the portal's state,
+    differences applied, so the next push sends exactly what it takes to undo them."""
     state = desired_state(room)
     participants = dict(state["participants"])
     for difference in differences:
@@ -122,7 +116,7 @@ def acs_orphan_delete(*, actor, acs_room: acs.AcsRoom, gateway=None) -> bool:
             target_id=acs_room.id,
             target_label=f"ACS room {acs_room.id}",
             changes=audit.diff({name: getattr(acs_room, name) for name in ROOM_FIELDS}, {}),
-            acs_outcome=machinery.outcome_of(attempts[-1]) if attempts else None,
+            acs_outcome=engine.outcome_of(attempts[-1]) if attempts else None,
         )
     return True
 
@@ -131,7 +125,7 @@ def room_import_from_acs(*, actor, acs_room: acs.AcsRoom, gateway=None) -> Room:
     """Adopt a room only ACS holds: a portal room with its window, PSTN flag and roster."""
     # Checked before ACS is read; room_create checks it again, with the same words.
     require(actor, "rooms.add_room", "create rooms")
-    # What ACS holds, in Room.acs_state's shape: recorded below, so the push sends nothing.
+    # What ACS holds, as the room's bookkeeping keeps it: recorded below, so the push sends nothing.
     acs_state = acs_room_state(gateway or acs.get_gateway(), acs_room.id, acs_room=acs_room)
     held = acs_state["participants"]
     with transaction.atomic():
@@ -151,8 +145,9 @@ def room_import_from_acs(*, actor, acs_room: acs.AcsRoom, gateway=None) -> Room:
         )
         # Direct write: no service links a room to an ACS room that exists already. With the id
         # and what ACS holds recorded, the push after commit finds nothing to create or send.
-        Room.objects.filter(pk=room.pk).update(acs_id=acs_room.id, acs_state=acs_state)
-        room.acs_id, room.acs_state = acs_room.id, acs_state
+        Room.objects.filter(pk=room.pk).update(acs_id=acs_room.id)
+        mark_room_dirty(room.pk, book={"state": acs_state})
+        room.acs_id = acs_room.id
         audit.record(
             action="portal.reconcile.imported",
             actor=actor,

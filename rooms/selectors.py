@@ -25,14 +25,19 @@ from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
 from identities.models import Identity
+from outbox.models import Entry, SyncState
 from portal.services import search_text
-from portal.sync import SyncState
 from rooms.models import MAX_ROOM_LIFETIME, Participant, Room
 from rooms.rules import WindowState, window_q
 
 PER_PAGE = 25
-# Big fields no page of many rooms shows: left unloaded.
-_HEAVY_FIELDS = ("notes", "acs_state", "create_payload")
+# What a page of many rooms loads: every field but the big ones no such page shows (the notes,
+# and what ACS confirmed: the roster of every room). only(), not defer(): Django refuses defer()
+# beside select_related() of a relation without a column, such as Room.sync.
+_LIST_FIELDS = [
+    *(field.name for field in Room._meta.concrete_fields if field.name != "notes"),
+    *(f"sync__{field.name}" for field in Entry._meta.concrete_fields if field.name != "acs"),
+]
 # A pending room whose push should have happened this long ago has lost its push.
 OVERDUE_AFTER = timedelta(minutes=1)
 
@@ -43,6 +48,8 @@ SYNC_CHOICES = [*SyncState.choices, (NEEDS_ATTENTION, "Needs attention")]
 
 # Fields the list sorts by; a leading "-" in the sort parameter sorts descending.
 SORTS = ("title", "valid_from", "valid_until", "sync_state", "created_at")
+# What a sort names in the query: the sync state is the outbox row's.
+_SORT_FIELDS = {"sync_state": "sync__state"}
 DEFAULT_SORT = "-valid_from"
 
 
@@ -102,10 +109,8 @@ def overlapping(start: datetime, end: datetime) -> Q:
 def needs_attention_q(now: datetime) -> Q:
     """Rooms not in step with ACS: refused, failing, or pending well past their push time."""
     overdue = now - OVERDUE_AFTER
-    pending_overdue = Q(sync_state=SyncState.PENDING) & (
-        Q(next_sync_at__lte=overdue) | Q(next_sync_at__isnull=True, updated_at__lte=overdue)
-    )
-    return Q(sync_state__in=[SyncState.FAILED, SyncState.STOPPED]) | pending_overdue
+    pending_overdue = Q(sync__state=SyncState.PENDING, sync__marked_at__lte=overdue)
+    return Q(sync__state__in=[SyncState.FAILED, SyncState.STOPPED]) | pending_overdue
 
 
 def _matches(text: str) -> Q:
@@ -156,7 +161,8 @@ def _window_state(now: datetime) -> Case:
 def _for_display(rooms: QuerySet[Room], now: datetime) -> QuerySet[Room]:
     """What a page of many rooms shows: window state, and any field missed loads for all peers."""
     return (
-        rooms.defer(*_HEAVY_FIELDS)
+        rooms.select_related("sync")
+        .only(*_LIST_FIELDS)
         .annotate(window_state=_window_state(now))
         .fetch_mode(FETCH_PEERS)
     )
@@ -175,7 +181,7 @@ def _filtered(*, user, filters: RoomFilters, now: datetime) -> QuerySet[Room]:
     if filters.sync == NEEDS_ATTENTION:
         rooms = rooms.filter(needs_attention_q(now))
     elif filters.sync in SyncState.values:
-        rooms = rooms.filter(sync_state=filters.sync)
+        rooms = rooms.filter(sync__state=filters.sync)
     if filters.owner:
         rooms = rooms.filter(owner_id=filters.owner)
     if filters.day:
@@ -185,7 +191,7 @@ def _filtered(*, user, filters: RoomFilters, now: datetime) -> QuerySet[Room]:
     name = sort.removeprefix("-")
     descending = sort != name
     # Titles sort as people read them, not capitals first.
-    key = Lower(name) if name == "title" else F(name)
+    key = Lower(name) if name == "title" else F(_SORT_FIELDS.get(name, name))
     # The pk breaks ties, so a room never shows on two pages or on none.
     order = (key.desc(), "-pk") if descending else (key.asc(), "pk")
     return rooms.order_by(*order)
@@ -300,7 +306,8 @@ def week_calendar(*, user, day: date, per_day: int = 12) -> Week:
     rooms = (
         live_rooms()
         .filter(overlapping(days[0].start, days[-1].end))
-        .only("pk", "title", "valid_from", "valid_until", "sync_state")
+        .select_related("sync")
+        .only("pk", "title", "valid_from", "valid_until", "sync__state")
         .order_by("valid_from", "pk")
         .fetch_mode(FETCH_PEERS)
     )

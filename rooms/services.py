@@ -403,8 +403,8 @@ def room_adopt_acs_room(*, actor, room: Room, acs_id: str) -> Room:
     """
     # Imported here: the room services otherwise never talk to ACS themselves.
     import acs_gateway as acs
-    from portal import sync as machinery
-    from rooms.sync import acs_room_state
+    from outbox import engine
+    from rooms.sync import KIND, acs_room_state
 
     require(actor, "rooms.change_room", "link rooms to ACS rooms")
     acs_id = str(acs_id or "").strip()
@@ -419,8 +419,8 @@ def room_adopt_acs_room(*, actor, room: Room, acs_id: str) -> Room:
     if owner is not None:
         raise ValidationError(ADOPT_OWNED.format(acs_id=acs_id, owner=owner))
     # Held like a push, so no worker creates or adopts a room for it meanwhile.
-    lease = machinery.Lease(Room, current.pk, machinery.new_worker_id())
-    if not machinery.claim(Room, current.pk, lease.worker):
+    lease = engine.claim(KIND, current.pk, engine.new_worker_id())
+    if lease is None:
         raise ValidationError(ADOPT_BUSY)
     try:
         try:
@@ -436,11 +436,10 @@ def room_adopt_acs_room(*, actor, room: Room, acs_id: str) -> Room:
             owner = Room.objects.filter(acs_id=acs_id).values_list("pk", flat=True).first()
             if owner is not None:
                 raise ValidationError(ADOPT_OWNED.format(acs_id=acs_id, owner=owner))
-            # update(): the sync's own fields; the mark below pushes what differs.
-            Room.objects.filter(pk=current.pk).update(
-                acs_id=acs_id, acs_state=held, create_payload={}
-            )
-            current.acs_id, current.acs_state = acs_id, held
+            # update(): linking is no edit of the room; the mark below pushes what differs.
+            Room.objects.filter(pk=current.pk).update(acs_id=acs_id)
+            lease.record(state=held, create_payload={})
+            current.acs_id = acs_id
             audit.record(
                 action="portal.room.acs_room_adopted",
                 actor=actor,

@@ -11,16 +11,16 @@ from django.utils import timezone
 
 import acs_gateway as acs
 from identities.sync import attempt_action
+from outbox import engine
+from outbox.engine import Lease
+from outbox.models import Entry
 from portal import audit
-from portal import sync as machinery
-from portal.sync import SyncState
 from rooms.models import Participant, Room
 
 log = logging.getLogger(__name__)
 
 # ACS replays a create with the same Repeatability-Request-ID for 5 minutes; keep a margin.
-REPEATABILITY_WINDOW = machinery.REPEATABILITY_WINDOW
-MAX_ROUNDS = 5
+REPEATABILITY_WINDOW = engine.REPEATABILITY_WINDOW
 # ACS's clock may be behind the portal's: the room a first send made can look a bit older.
 CLOCK_SKEW = timedelta(minutes=1)
 FINGERPRINTS = 999_999
@@ -45,8 +45,38 @@ class NeedsPerson(acs.AcsError):
     transient = False
 
 
-def mark_room_dirty(pk: int, *, reset_attempts: bool = False) -> None:
-    machinery.mark_dirty(Room, pk, "room", reset_attempts=reset_attempts)
+KIND = "room"
+
+
+def mark_room_dirty(pk: int, *, reset_attempts: bool = False, book: dict | None = None) -> None:
+    engine.mark_dirty(KIND, pk, reset_attempts=reset_attempts, book=book)
+
+
+# A room's bookkeeping in its outbox row (Entry.acs):
+#   state              what ACS held after the last confirmed push, in desired_state()'s shape
+#   create_request_id  sent as Repeatability-Request-ID: a retried create never makes two rooms
+#   create_first_sent  when that request was first sent (ISO), sent as Repeatability-First-Sent
+#   create_payload     what the first create asked for: a retry must send exactly this (ACS
+#                      refuses a replayed request id with another body); empty once created
+
+
+def book_of(room: Room) -> dict:
+    """The room's bookkeeping, from its outbox row (select_related("sync") saves the query)."""
+    try:
+        entry = room.sync
+    except Entry.DoesNotExist:
+        return {}
+    return entry.acs if entry is not None else {}
+
+
+def acs_state_of(room: Room) -> dict:
+    """What ACS held for the room after its last confirmed push."""
+    return book_of(room).get("state") or {}
+
+
+def first_sent(book: dict) -> datetime | None:
+    value = book.get("create_first_sent")
+    return datetime.fromisoformat(value) if value else None
 
 
 def _iso(value) -> str:
@@ -116,10 +146,15 @@ def rosters(rooms) -> dict[int, Roster]:
     return found
 
 
-def desired_state(room: Room) -> dict:
-    """What ACS should hold for this room, in the shape kept in Room.acs_state."""
+def desired_state(room: Room, held_state: dict | None = None) -> dict:
+    """What ACS should hold for this room, in the shape of its bookkeeping's `state`.
+
+    `held_state` is that state as last confirmed (read from the room's outbox row if not given).
+    """
     participants = rosters([room.pk]).get(room.pk, Roster()).roles
-    held = (room.acs_state or {}).get("valid_from")
+    if held_state is None:
+        held_state = acs_state_of(room)
+    held = held_state.get("valid_from")
     return {
         # What ACS holds already when that is the room's start (pushed before fingerprints, or
         # imported), so such rooms cost no PATCH; else the fingerprinted start.
@@ -130,7 +165,7 @@ def desired_state(room: Room) -> dict:
     }
 
 
-def _ensure_identities(room: Room, lease: machinery.Lease) -> int:
+def _ensure_identities(room: Room, lease: Lease) -> int:
     """Participants whose ACS user does not exist yet get it now; returns how many still lack it."""
     from identities.sync import push_identity
 
@@ -159,47 +194,17 @@ class _Recorder:
                 action=attempt_action("room", attempt),
                 target=self.room,
                 room_id=self.room.pk,
-                acs_outcome=machinery.outcome_of(attempt),
+                acs_outcome=engine.outcome_of(attempt),
             )
 
 
 def push_room(pk: int, *, worker: str | None = None) -> str:
     """Push one room until ACS matches it; returns the resulting sync state (or 'busy')."""
-    worker = worker or machinery.new_worker_id()
-    if not machinery.claim(Room, pk, worker):
-        return "busy"
-    lease = machinery.Lease(Room, pk, worker)
-    for _ in range(MAX_ROUNDS):
-        room = Room.objects.filter(pk=pk).first()
-        if room is None:
-            return "gone"
-        generation = room.sync_generation
-        try:
-            finished = _push_once(room, lease)
-        except machinery.LeaseLost:
-            # Held past the lease and taken by another worker: that one pushes it now.
-            log.warning("Room %s was taken by another worker during a push; this one stops.", pk)
-            return "lost"
-        except acs.AcsError as exc:
-            return machinery.fail(Room, "room", room, worker, exc)
-        except Exception as exc:  # a bug must not leave the room claimed until the lease ends
-            log.exception("Pushing room %s failed", pk)
-            return machinery.fail(Room, "room", room, worker, acs.AcsUnavailable(str(exc)))
-        if finished == "deleted":
-            return "deleted"
-        if machinery.succeed(Room, pk, worker, generation=generation):
-            return SyncState.SYNCED
-        # Changed during the push: go round again while we still hold the room.
-        if not machinery.claim(Room, pk, worker):
-            return "busy"
-    # Still changing after every round: let go of the room, so the queued task can take it now
-    # instead of finding it held until the lease runs out.
-    lease.let_go()
-    machinery.enqueue_now("room", pk)
-    return SyncState.PENDING
+    return engine.push(KIND, pk, worker=worker)
 
 
-def _push_once(room: Room, lease: machinery.Lease) -> str:
+def _push_once(room: Room, lease: Lease) -> str:
+    """One round of a room's push (the outbox calls it, holding the room's lease)."""
     record = _Recorder(room)
     # Every ACS call renews the lease first: a push may outlast one lease.
     gateway = lease.guard(acs.get_gateway())
@@ -209,25 +214,24 @@ def _push_once(room: Room, lease: machinery.Lease) -> str:
             # Already gone from ACS is fine: deleting is idempotent.
             with contextlib.suppress(acs.AcsNotFound):
                 gateway.delete_room(acs_id, on_attempt=record)
-        with transaction.atomic():
+        with lease.held():
             audit.record(
                 action="acs.room.removed",
                 target=room,
                 room_id=room.pk,
             )
-            deleted, _ = Room.objects.filter(pk=room.pk, claimed_by=lease.worker).delete()
-            if not deleted:
-                raise machinery.LeaseLost(f"Room {room.pk} is no longer held by {lease.worker}")
+            Room.objects.filter(pk=room.pk).delete()
+            lease.drop()
         return "deleted"
 
     missing = _ensure_identities(room, lease)
-    desired = desired_state(room)
+    desired = desired_state(room, lease.book.get("state") or {})
     if not room.acs_id:
         _create(room, desired, lease, gateway, record)
         # ACS holds what the first create asked for; the portal may have changed since, so the
         # rest of this push sends the difference.
         room.refresh_from_db()
-    held = room.acs_state or {}
+    held = lease.book.get("state") or {}
     fields = {
         name: desired[name]
         for name in ("valid_from", "valid_until", "pstn_dial_out_enabled")
@@ -245,7 +249,7 @@ def _push_once(room: Room, lease: machinery.Lease) -> str:
                 on_attempt=record,
             )
             held = {**held, **fields}
-            lease.write(acs_state=held)
+            lease.record(state=held)
         held_participants = held.get("participants", {})
         upserts = {
             raw_id: role
@@ -257,25 +261,26 @@ def _push_once(room: Room, lease: machinery.Lease) -> str:
             gateway.update_participants(
                 room.acs_id, upserts=upserts, removals=removals, on_attempt=record
             )
-            lease.write(acs_state={**held, "participants": desired["participants"]})
+            lease.record(state={**held, "participants": desired["participants"]})
     except acs.AcsNotFound:
         if room.valid_until <= timezone.now():
             return "pushed"  # ACS dropped the expired room; nothing left to push
         # Deleted in ACS behind the portal's back: create it again, under a new id.
-        lease.write(
-            acs_id=None,
-            acs_state={},
-            create_request_id=uuid.uuid4(),
-            create_first_sent=None,
-            create_payload={},
-        )
-        room.refresh_from_db()
-        with transaction.atomic():
+        lost_id = room.acs_id
+        with lease.held():
+            Room.objects.filter(pk=room.pk).update(acs_id=None)
+            lease.record(
+                state={},
+                create_request_id=str(uuid.uuid4()),
+                create_first_sent=None,
+                create_payload={},
+            )
+            room.acs_id = None
             audit.record(
                 action="acs.room.missing",
                 target=room,
                 room_id=room.pk,
-                changes={"acs_id": {"before": room.acs_id, "after": None}},
+                changes={"acs_id": {"before": lost_id, "after": None}},
             )
         _create(room, desired, lease, gateway, record)
     if missing:
@@ -287,7 +292,7 @@ def _push_once(room: Room, lease: machinery.Lease) -> str:
     return "pushed"
 
 
-def _create(room: Room, desired: dict, lease: machinery.Lease, gateway, record) -> None:
+def _create(room: Room, desired: dict, lease: Lease, gateway, record) -> None:
     """Create the room in ACS; a retry resends the first request exactly, so it never makes two.
 
     ACS answers a replayed Repeatability-Request-ID with the room it made the first time, but
@@ -295,23 +300,28 @@ def _create(room: Room, desired: dict, lease: machinery.Lease, gateway, record) 
     the caller pushes whatever changed since.
     """
     now = timezone.now()
-    sent = room.create_payload
-    if room.create_first_sent is None or not sent:
-        sent = desired
-        room.create_first_sent = now
-        lease.write(create_first_sent=now, create_payload=sent)
-    elif now - room.create_first_sent > REPEATABILITY_WINDOW:
+    book = lease.book
+    sent = book.get("create_payload")
+    sent_at = first_sent(book)
+    if sent_at is None or not sent:
+        sent, sent_at = desired, now
+        lease.record(
+            create_request_id=book.get("create_request_id") or str(uuid.uuid4()),
+            create_first_sent=now.isoformat(),
+            create_payload=sent,
+        )
+    elif now - sent_at > REPEATABILITY_WINDOW:
         # ACS no longer remembers the first try, so a replay could make a second room. Adopt the
         # room the lost answer made, if ACS holds one only it can have made, before creating anew.
-        adopted = _find_orphan(room, sent, gateway, record)
+        adopted = _find_orphan(room, sent, sent_at, gateway, record)
         if adopted is not None:
             _adopt(room, adopted, lease, gateway, record)
             return
-        sent = desired
-        room.create_request_id = uuid.uuid4()
-        room.create_first_sent = now
-        lease.write(
-            create_request_id=room.create_request_id, create_first_sent=now, create_payload=sent
+        sent, sent_at = desired, now
+        lease.record(
+            create_request_id=str(uuid.uuid4()),
+            create_first_sent=now.isoformat(),
+            create_payload=sent,
         )
     created = gateway.create_room(
         valid_from=datetime.fromisoformat(sent["valid_from"]),
@@ -319,14 +329,14 @@ def _create(room: Room, desired: dict, lease: machinery.Lease, gateway, record) 
         pstn_dial_out_enabled=sent["pstn_dial_out_enabled"],
         # Sorted: a JSON column may hand the stored roster back in another order.
         participants=dict(sorted(sent["participants"].items())),
-        repeatability_request_id=str(room.create_request_id),
-        repeatability_first_sent=room.create_first_sent,
+        repeatability_request_id=lease.book["create_request_id"],
+        repeatability_first_sent=sent_at,
         on_attempt=record,
     )
     _link(room, lease, created.id, sent)
 
 
-def _link(room: Room, lease: machinery.Lease, acs_id: str, held: dict) -> None:
+def _link(room: Room, lease: Lease, acs_id: str, held: dict) -> None:
     """Record that the room is ACS room `acs_id`, holding `held`, unless another row owns it."""
     owner = Room.objects.filter(acs_id=acs_id).exclude(pk=room.pk).values_list("pk", flat=True)
     if owner:
@@ -334,8 +344,10 @@ def _link(room: Room, lease: machinery.Lease, acs_id: str, held: dict) -> None:
             OWNED_ELSEWHERE.format(acs_id=acs_id, owner=owner[0]), code="AcsRoomOwned"
         )
     try:
-        with transaction.atomic():
-            lease.write(acs_id=acs_id, acs_state=held, create_payload={})
+        with lease.held():
+            # The room's row first: if another row took the id meanwhile, nothing is recorded.
+            Room.objects.filter(pk=room.pk).update(acs_id=acs_id)
+            lease.record(state=held, create_payload={})
     except IntegrityError:  # linked by another row since the check
         owner = Room.objects.filter(acs_id=acs_id).values_list("pk", flat=True)
         raise NeedsPerson(
@@ -345,19 +357,20 @@ def _link(room: Room, lease: machinery.Lease, acs_id: str, held: dict) -> None:
     room.acs_id = acs_id
 
 
-def _made_by_lost_create(room: Room, lease: machinery.Lease, gateway, record) -> str | None:
+def _made_by_lost_create(room: Room, lease: Lease, gateway, record) -> str | None:
     """The ACS room a create whose answer never came may have made (for a deleted room)."""
-    if room.create_first_sent is None or not room.create_payload:
+    sent, sent_at = lease.book.get("create_payload"), first_sent(lease.book)
+    if sent_at is None or not sent:
         return None
     try:
-        if timezone.now() - room.create_first_sent <= REPEATABILITY_WINDOW:
+        if timezone.now() - sent_at <= REPEATABILITY_WINDOW:
             try:
                 # The replay answers with the room the first request made (or makes it now).
-                _create(room, room.create_payload, lease, gateway, record)
+                _create(room, sent, lease, gateway, record)
             except acs.AcsInvalidRequest:
                 return None  # ACS refused the create: it made no room
             return Room.objects.get(pk=room.pk).acs_id
-        orphan = _find_orphan(room, room.create_payload, gateway, record)
+        orphan = _find_orphan(room, sent, sent_at, gateway, record)
     except NeedsPerson as exc:
         # Deleting a room another portal room may own would be worse than leaving one behind:
         # the row goes, and reconcile shows what is left for a person to delete.
@@ -390,7 +403,7 @@ def lost_create_match(sent: dict, first_sent: datetime, candidate: acs.AcsRoom) 
     return "maybe"
 
 
-def _find_orphan(room: Room, sent: dict, gateway, record) -> acs.AcsRoom | None:
+def _find_orphan(room: Room, sent: dict, sent_at: datetime, gateway, record) -> acs.AcsRoom | None:
     """The ACS room this room's lost create made: only when exactly one room can be it.
 
     None when no ACS room can be it (create anew); NeedsPerson when more than one can, or the
@@ -401,7 +414,7 @@ def _find_orphan(room: Room, sent: dict, gateway, record) -> acs.AcsRoom | None:
     for candidate in gateway.list_rooms(on_attempt=record):
         if candidate.id in owned:
             continue
-        match = lost_create_match(sent, room.create_first_sent, candidate)
+        match = lost_create_match(sent, sent_at, candidate)
         if match is not None:
             found.append((candidate, match))
     if not found:
@@ -417,7 +430,7 @@ def _find_orphan(room: Room, sent: dict, gateway, record) -> acs.AcsRoom | None:
 
 
 def acs_room_state(gateway, acs_id: str, *, on_attempt=None, acs_room=None) -> dict:
-    """What ACS holds for one room, in Room.acs_state's shape (a get_room and a roster read)."""
+    """What ACS holds for one room, as its bookkeeping's `state` (a get_room, a roster read)."""
     acs_room = acs_room or gateway.get_room(acs_id, on_attempt=on_attempt)
     return {
         "valid_from": _iso(acs_room.valid_from),
@@ -427,7 +440,7 @@ def acs_room_state(gateway, acs_id: str, *, on_attempt=None, acs_room=None) -> d
     }
 
 
-def _adopt(room: Room, candidate, lease: machinery.Lease, gateway, record) -> None:
+def _adopt(room: Room, candidate, lease: Lease, gateway, record) -> None:
     # What ACS really holds: the orphan was made by the first request, not from today's room.
     held = acs_room_state(gateway, candidate.id, on_attempt=record, acs_room=candidate)
     _link(room, lease, candidate.id, held)
@@ -438,3 +451,10 @@ def _adopt(room: Room, candidate, lease: machinery.Lease, gateway, record) -> No
             room_id=room.pk,
             changes={"acs_id": {"before": None, "after": candidate.id}},
         )
+
+
+def register() -> None:
+    """Make rooms known to the outbox (RoomsConfig.ready)."""
+    from outbox.registry import register as register_pusher
+
+    register_pusher(KIND, model=Room, push=_push_once)

@@ -81,15 +81,3 @@ def run_tasks(max_rounds: int = 50) -> int:
     with mock.patch.object(db_worker, "close_old_connections", lambda: None):
         worker.run()
     return worker._run_tasks
-
-
-@pytest.fixture(autouse=True)
-def _forget_pushes_of_rolled_back_tests():
-    """Start each test with no pushes pending from an earlier test's rolled-back transaction.
-
-    After a rollback portal.sync keeps the ids it meant to enqueue, on purpose (they go out with
-    the next commit); between tests those ids belong to objects that no longer exist.
-    """
-    from portal import sync
-
-    sync._pending.items = set()

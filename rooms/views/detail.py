@@ -83,7 +83,7 @@ def _page_context(request: HtmxHttpRequest, room: Room, *, history=True, **extra
 def _with_sync_badge(request: HtmxHttpRequest, response: HttpResponse, room: Room) -> HttpResponse:
     """Add the room's sync badge to an htmx answer, swapped in out of band, so the page shows
     the push a change started (and polls it) without a reload."""
-    current = Room.objects.filter(pk=room.pk).first()
+    current = Room.objects.select_related("sync").filter(pk=room.pk).first()
     badge = render_to_string(
         "rooms/_sync_badge.html#badge",
         {"room": current, "oob": True, "badge_next": reverse("rooms:detail", args=[room.pk])},

@@ -230,8 +230,11 @@ def room_retry_sync(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 def badge_fingerprint(room: Room) -> str:
     """What the badge shows; a poll that would show the same thing answers 204 (no swap)."""
-    next_try = str(int(room.next_sync_at.timestamp())) if room.next_sync_at else ""
-    return f"{room.sync_state}.{room.sync_attempts}.{next_try}"
+    entry = room.sync
+    if entry is None:
+        return ".0."
+    next_try = str(int(entry.next_try_at.timestamp())) if entry.next_try_at else ""
+    return f"{entry.state}.{entry.attempts}.{next_try}"
 
 
 @require_GET
@@ -239,7 +242,7 @@ def room_sync_badge(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The room's sync badge alone, for the badge's own polling."""
     require(request.user, "rooms.view_room", "view rooms")
     # Tombstones too (no get_room_for_user): a deleted room shows "deleted" and stops polling.
-    room = Room.objects.filter(pk=pk).first()
+    room = Room.objects.select_related("sync").filter(pk=pk).first()
     if room is None:
         if not request.htmx:
             raise Http404("No such room.")

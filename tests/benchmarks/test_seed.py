@@ -8,11 +8,11 @@ from django_tasks_db.models import DBTaskResult
 
 from benchmarks.seed import Sizes, seed, seed_emulator
 from identities.models import Identity
+from outbox.models import SyncState
 from portal.models import AuditChainHead, AuditEvent
-from portal.sync import SyncState
 from rooms.drift import drift
 from rooms.models import Participant, Room
-from rooms.sync import desired_state
+from rooms.sync import acs_state_of, desired_state
 
 pytestmark = pytest.mark.django_db
 
@@ -40,16 +40,16 @@ def test_it_makes_the_rooms_people_and_events_asked_for(seeded):
 
 def test_it_marks_every_room_and_identity_synced(seeded):
     for model in (Room, Identity):
-        assert not model.objects.exclude(sync_state=SyncState.SYNCED).exists()
+        assert not model.objects.exclude(sync__state=SyncState.SYNCED).exists()
         for obj in model.objects.all():
-            assert obj.synced_generation == obj.sync_generation
+            assert obj.sync.confirmed_generation == obj.sync.generation
     assert not Room.objects.filter(acs_id__isnull=True).exists()
     assert not Identity.objects.filter(raw_id__isnull=True).exists()
 
 
 def test_it_fills_acs_state_so_a_push_would_send_nothing(seeded):
     for room in Room.objects.all():
-        assert room.acs_state == desired_state(room)
+        assert acs_state_of(room) == desired_state(room)
 
 
 def test_it_enqueues_nothing(seeded):

@@ -10,9 +10,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from outbox.models import SyncState
 from portal import audit
-from portal.sync import SyncState
 from rooms.models import Room
+from tests.outbox_rows import set_sync, split
 from tests.rooms.factories import RoomFactory, UserFactory
 
 DASHBOARD = reverse("dashboard")
@@ -31,9 +32,12 @@ def room(title: str, start_hours: float, end_hours: float, **fields) -> Room:
         valid_from=now + timedelta(hours=start_hours),
         valid_until=now + timedelta(hours=end_hours),
     )
-    if fields:
-        # update(), as the sync worker does: saving would mark the room pending again.
-        Room.objects.filter(pk=made.pk).update(**fields)
+    domain, sync = split(fields)
+    if domain:
+        # update(): the save signal would mark the room pending again.
+        Room.objects.filter(pk=made.pk).update(**domain)
+    if sync:
+        set_sync(made, **sync)
     return made
 
 
@@ -97,11 +101,11 @@ def test_it_shows_todays_rooms_in_the_users_zone(signed_in):
 
 def test_it_lists_rooms_not_in_sync_with_their_errors(signed_in):
     overdue = timezone.now() - timedelta(minutes=5)
-    room("Refused", 1, 2, sync_state=SyncState.STOPPED, sync_error="400 Bad request: too long")
-    room("Retrying", 1, 2, sync_state=SyncState.FAILED, sync_error="503 Service unavailable")
-    room("Stuck", 1, 2, sync_state=SyncState.PENDING, next_sync_at=overdue)
-    room("Just queued", 1, 2, sync_state=SyncState.PENDING, next_sync_at=timezone.now())
-    room("Fine", 1, 2, sync_state=SyncState.SYNCED)
+    room("Refused", 1, 2, state=SyncState.STOPPED, last_error="400 Bad request: too long")
+    room("Retrying", 1, 2, state=SyncState.FAILED, last_error="503 Service unavailable")
+    room("Stuck", 1, 2, state=SyncState.PENDING, marked_at=overdue)
+    room("Just queued", 1, 2, state=SyncState.PENDING, marked_at=timezone.now())
+    room("Fine", 1, 2, state=SyncState.SYNCED)
 
     sync = card(signed_in.get(DASHBOARD).content.decode(), "dash-sync")
 
@@ -113,7 +117,7 @@ def test_it_lists_rooms_not_in_sync_with_their_errors(signed_in):
 
 
 def test_it_posts_retry_to_the_rooms_retry_view(signed_in):
-    failed = room("Retrying", 1, 2, sync_state=SyncState.FAILED, sync_error="timeout")
+    failed = room("Retrying", 1, 2, state=SyncState.FAILED, last_error="timeout")
 
     sync = card(signed_in.get(DASHBOARD).content.decode(), "dash-sync")
 
@@ -123,7 +127,7 @@ def test_it_posts_retry_to_the_rooms_retry_view(signed_in):
 
 
 def test_it_shows_retry_only_to_users_who_may_change_rooms(client, auditor):
-    room("Retrying", 1, 2, sync_state=SyncState.FAILED, sync_error="timeout")
+    room("Retrying", 1, 2, state=SyncState.FAILED, last_error="timeout")
     client.force_login(auditor)
 
     html = client.get(DASHBOARD).content.decode()
@@ -190,7 +194,7 @@ def test_it_uses_the_same_number_of_queries_however_many_rooms(signed_in, schedu
             for start, end in [(-1, 1), (2, 3), (-3, -2)]:
                 made = room(f"Room {n}", start, end)
                 audit.record(action="portal.room.created", actor=scheduler, target=made)
-            room(f"Broken {n}", 1, 2, sync_state=SyncState.FAILED, sync_error="503")
+            room(f"Broken {n}", 1, 2, state=SyncState.FAILED, last_error="503")
 
     seed(1)
     with CaptureQueriesContext(connection) as few:

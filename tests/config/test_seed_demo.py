@@ -26,7 +26,7 @@ def test_it_seeds_rooms_people_and_staff_and_acs_gets_them(superuser, emulator, 
     }
     assert User.objects.get(username="rita").has_perm("rooms.change_participant")
     run_tasks()
-    assert set(Room.objects.values_list("sync_state", flat=True)) == {"synced"}
+    assert set(Room.objects.values_list("sync__state", flat=True)) == {"synced"}
     import acs_gateway as acs
 
     assert len(list(acs.get_gateway().list_rooms())) == 4

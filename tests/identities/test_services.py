@@ -6,8 +6,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from identities import services
 from identities.models import Identity
 from identities.sync import push_identity
+from outbox.models import SyncState
 from portal.models import AuditEvent
-from portal.sync import SyncState
 from rooms.models import Participant
 from tests.conftest import run_tasks
 from tests.identities.factories import IdentityFactory
@@ -27,7 +27,7 @@ def test_a_new_identity_gets_its_acs_user_after_commit(
     identity.refresh_from_db()
     assert (identity.display_name, identity.email) == ("Grace Hopper", "grace@example.com")
     assert identity.raw_id.startswith("8:acs:")
-    assert identity.sync_state == SyncState.SYNCED
+    assert identity.sync.state == SyncState.SYNCED
     assert AuditEvent.objects.filter(action="acs.identity.created").exists()
 
 
@@ -121,7 +121,7 @@ def test_deleting_an_identity_takes_it_out_of_every_room_then_out_of_acs(
     run_tasks()
     identity = Identity.objects.get(pk=first.identity.pk)
     assert identity.deleted_at is not None
-    assert identity.sync_state == SyncState.SYNCED
+    assert identity.sync.state == SyncState.SYNCED
     assert emulator.requests()["counts"].get("Identity_Delete") == 1
     removed = AuditEvent.objects.filter(action="portal.participant.removed")
     assert {e.room_id for e in removed} == {first.room_id, second.room_id}

@@ -16,10 +16,11 @@ from django_tasks_db.models import DBTaskResult
 import acs_gateway as acs
 from identities import services
 from identities.models import Identity
-from identities.sync import push_identity
-from portal import sync as machinery
+from identities.sync import first_sent, push_identity
+from outbox import engine as machinery
+from outbox.models import SyncState
 from portal.models import AuditEvent
-from portal.sync import SyncState
+from tests.outbox_rows import book, set_sync
 from tests.resilience.conftest import VirtualClock, acs_users, put_on_clock
 
 pytestmark = pytest.mark.django_db
@@ -63,7 +64,7 @@ def _unanswered(emulator, identity: Identity, *, times: int = 1) -> Identity:
     finally:
         emulator.clear_faults()
     identity.refresh_from_db()
-    assert identity.raw_id is None and identity.create_unanswered
+    assert identity.raw_id is None and book(identity)["create_unanswered"]
     return identity
 
 
@@ -94,13 +95,13 @@ def test_retries_of_a_create_whose_answers_were_lost_make_exactly_one_acs_user(
 ):
     identity = _unanswered(emulator, _person(scheduler), times=3)
     assert len(acs_users(emulator)) == 1, "ACS made the user the first time"
-    request_id = identity.create_request_id
+    request_id = book(identity)["create_request_id"]
 
     clock.advance(timedelta(minutes=2))
     assert push_identity(identity.pk) == SyncState.SYNCED
     identity.refresh_from_db()
     assert list(acs_users(emulator)) == [identity.raw_id]
-    assert identity.create_request_id == request_id
+    assert book(identity)["create_request_id"] == request_id
     assert emulator.requests()["counts"]["Identity_Create"] == 4
 
 
@@ -109,14 +110,16 @@ def test_the_retry_of_an_unanswered_create_comes_inside_the_replay_window(
 ):
     identity = _person(scheduler)
     # Many failures before: the backoff alone would wait 5 to 10 minutes.
-    Identity.objects.filter(pk=identity.pk).update(sync_attempts=9)
+    set_sync(identity, attempts=9)
     identity = _unanswered(emulator, identity)
-    retry_by = machinery.replay_retry_by(identity.create_first_sent)
-    assert retry_by < identity.create_first_sent + timedelta(minutes=5)
-    assert identity.next_sync_at <= retry_by
-    # The retry's task too (the sweeper would find it by then, should it be lost).
-    [task] = DBTaskResult.objects.filter(status="READY", args_kwargs__args=[identity.pk])
-    assert task.run_after <= retry_by
+    sent_at = first_sent(book(identity))
+    retry_by = machinery.replay_retry_by(sent_at)
+    assert retry_by < sent_at + timedelta(minutes=5)
+    assert identity.sync.next_try_at <= retry_by
+    # The sweep enqueues the retry by then (and again SWEEP_GRACE later, should it be lost).
+    clock.advance(retry_by - timezone.now())
+    assert machinery.sweep() == 1
+    assert DBTaskResult.objects.filter(status="READY", args_kwargs__args=["identity", identity.pk])
 
 
 def test_past_the_window_with_the_outcome_unknown_it_stops_for_a_person(
@@ -129,10 +132,11 @@ def test_past_the_window_with_the_outcome_unknown_it_stops_for_a_person(
 
     assert push_identity(identity.pk) == SyncState.STOPPED
     identity.refresh_from_db()
-    assert identity.raw_id is None and identity.next_sync_at is None
-    assert "may have made an ACS user" in identity.sync_error
-    assert "Retry now" in identity.sync_error
-    assert str(identity.create_request_id) in identity.sync_error
+    assert identity.raw_id is None and identity.sync.next_try_at is None
+    assert "may have made an ACS user" in identity.sync.last_error
+    assert "Retry now" in identity.sync.last_error
+    request_id = book(identity)["create_request_id"]
+    assert request_id in identity.sync.last_error
     assert emulator.requests()["counts"]["Identity_Create"] == creates, "nothing created blind"
 
     with pytest.raises(PermissionDenied):
@@ -141,7 +145,7 @@ def test_past_the_window_with_the_outcome_unknown_it_stops_for_a_person(
         services.identity_retry_sync(actor=role_admin, identity=identity)
     event = AuditEvent.objects.get(action="portal.identity.sync_requested")
     assert event.actor == role_admin
-    assert str(identity.create_request_id) in event.changes["orphan_may_remain"]["after"]
+    assert request_id in event.changes["orphan_may_remain"]["after"]
     assert push_identity(identity.pk) == SyncState.SYNCED
     identity.refresh_from_db()
     assert identity.raw_id and identity.raw_id != maybe_orphan
@@ -154,13 +158,13 @@ def test_past_the_window_with_every_try_answered_it_simply_creates_anew(emulator
     assert push_identity(identity.pk) == SyncState.FAILED
     emulator.clear_faults()
     identity.refresh_from_db()
-    first_request = identity.create_request_id
-    assert not identity.create_unanswered
+    first_request = book(identity)["create_request_id"]
+    assert not book(identity)["create_unanswered"]
 
     clock.advance(PAST_THE_WINDOW)
     assert push_identity(identity.pk) == SyncState.SYNCED
     identity.refresh_from_db()
-    assert identity.create_request_id != first_request
+    assert book(identity)["create_request_id"] != first_request
     assert list(acs_users(emulator)) == [identity.raw_id]
 
 

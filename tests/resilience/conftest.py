@@ -17,8 +17,8 @@ from django_tasks_db.models import DBTaskResult
 
 import acs_gateway as acs
 from identities.models import Identity
-from portal import sync as machinery
-from portal.sync import SyncState
+from outbox import engine as machinery
+from outbox.models import Entry, SyncState
 from rooms.models import Participant, Room
 from rooms.sync import acs_valid_from
 from tests.conftest import run_tasks
@@ -75,7 +75,7 @@ def seeded_jitter(monkeypatch):
     """Make the backoff jitter repeatable, so a seed replays the same run; returns the seeder."""
 
     def seed(value: int) -> None:
-        # portal.sync draws its jitter from the module `random`; a seeded one keeps the policy.
+        # outbox.engine draws its jitter from the module `random`; a seeded one keeps the policy.
         monkeypatch.setattr(machinery, "random", random.Random(value))
 
     return seed
@@ -124,7 +124,10 @@ def put_on_clock(emulator, virtual: VirtualClock, monkeypatch) -> None:
 
 
 def work() -> int:
-    """The worker runs every task that is due, until none is left; returns how many ran."""
+    """The worker sweeps, as run_worker does beside its loop (retries that came due, pushes
+    whose task was lost or whose lease ran out), then runs every task that is due, until none
+    is left; returns how many ran."""
+    machinery.sweep()
     ran = 0
     while True:
         batch = run_tasks(max_rounds=500)
@@ -197,14 +200,11 @@ def lose_queued_tasks(rng: random.Random, share: float) -> int:
 
 def outstanding() -> list[str]:
     """What still waits for the worker: unfinished pushes, held leases, queued tasks."""
-    unfinished = Q(sync_state__in=[SyncState.PENDING, SyncState.FAILED]) | Q(
-        claimed_until__isnull=False
-    )
+    unfinished = Q(state__in=[SyncState.PENDING, SyncState.FAILED]) | Q(held_until__isnull=False)
     waiting = [
-        f"{model.__name__} {pk}: {state} {error}".strip()
-        for model in (Room, Identity)
-        for pk, state, error in model.objects.filter(unfinished).values_list(
-            "pk", "sync_state", "sync_error"
+        f"{kind} {pk}: {state} {error}".strip()
+        for kind, pk, state, error in Entry.objects.filter(unfinished).values_list(
+            "kind", "object_id", "state", "last_error"
         )
     ]
     queued = DBTaskResult.objects.filter(status=READY).count()
@@ -219,10 +219,10 @@ def _wait_before_next_round() -> timedelta:
     identity for a person (tested on its own in tests/identities/test_sync.py).
     """
     soonest = Identity.objects.filter(
-        create_unanswered=True,
         raw_id=None,
-        sync_state__in=[SyncState.PENDING, SyncState.FAILED],
-    ).aggregate(at=Min("next_sync_at"))["at"]
+        sync__acs__create_unanswered=True,
+        sync__state__in=[SyncState.PENDING, SyncState.FAILED],
+    ).aggregate(at=Min("sync__next_try_at"))["at"]
     if soonest is None:
         return LONG_WAIT
     # Past the retry by the sweep's grace: a retry whose task was lost is swept up too.

@@ -10,16 +10,18 @@ from django_tasks_db.models import DBTaskResult
 import acs_gateway as acs
 from identities.models import Identity
 from identities.services import identity_create
-from portal import sync as machinery
+from outbox import engine as machinery
 from rooms import services
 from rooms.models import Role, Room
+from rooms.sync import first_sent
+from tests.outbox_rows import book
 from tests.resilience.conftest import acs_rooms, work, work_until_killed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # The clock fixture (tests/resilience/conftest.py) moves time for everyone at once: leases, the
 # sweeper's grace, backoff and ACS's replay window. That is what a real wait does. Writing
-# claimed_until into the past instead would free the lease alone, a state the code never makes:
+# held_until into the past instead would free the lease alone, a state the code never makes:
 # the sweeper would still find the push not overdue and leave the room untouched.
 AFTER_THE_LEASE = machinery.LEASE + machinery.SWEEP_GRACE
 
@@ -55,7 +57,7 @@ def _roster(room: Room) -> dict[str, str]:
 
 def _held_by_a_dead_worker(room: Room) -> None:
     room.refresh_from_db()
-    assert room.claimed_by and room.claimed_until > timezone.now()
+    assert room.sync.holder and room.sync.held_until > timezone.now()
     # The dead worker's task row stays RUNNING: nothing is queued that would push the room.
     assert not DBTaskResult.objects.filter(status="READY").exists()
     assert DBTaskResult.objects.filter(status="RUNNING").count() == 1
@@ -83,11 +85,11 @@ def test_a_room_whose_worker_died_after_acs_created_it_is_finished_once_the_leas
     assert machinery.sweep() == 0
     work()
     room.refresh_from_db()
-    assert room.acs_id is None and room.claimed_by
+    assert room.acs_id is None and room.sync.holder
 
     assert _restart_after_the_lease(clock) == 1
     room.refresh_from_db()
-    assert (room.sync_state, room.claimed_by, room.claimed_until) == ("synced", "", None)
+    assert (room.sync.state, room.sync.holder, room.sync.held_until) == ("synced", "", None)
     held = acs_rooms()
     assert list(held) == [room.acs_id], "the retried create made a second room"
     assert held[room.acs_id]["participants"] == _roster(room)
@@ -105,11 +107,11 @@ def test_a_role_change_whose_worker_died_after_acs_applied_it_is_pushed_again(
     )
     assert work_until_killed(after_calls=1) == ["update_participants"]
     _held_by_a_dead_worker(room)
-    assert room.sync_state == "pending"
+    assert room.sync.state == "pending"
 
     assert _restart_after_the_lease(clock) == 1
     room.refresh_from_db()
-    assert room.sync_state == "synced"
+    assert room.sync.state == "synced"
     assert acs_rooms()[room.acs_id]["participants"] == _roster(room)
     assert set(_roster(room).values()) == {Role.CONSUMER}
 
@@ -148,7 +150,7 @@ def test_a_create_whose_answer_was_lost_and_whose_retrying_worker_died_is_replay
         work()
         emulator.clear_faults()
         room.refresh_from_db()
-        assert (room.sync_state, room.acs_id) == ("failed", None)
+        assert (room.sync.state, room.acs_id) == ("failed", None)
 
         # The retry's worker gets ACS's answer (the same room, replayed) and dies at once.
         clock.advance(timedelta(seconds=machinery.BACKOFF_BASE * 2))
@@ -158,9 +160,9 @@ def test_a_create_whose_answer_was_lost_and_whose_retrying_worker_died_is_replay
         assert _restart_after_the_lease(clock) == 1
 
     room.refresh_from_db()
-    assert room.sync_state == "synced"
+    assert room.sync.state == "synced"
     assert len(sent) == 3
-    assert set(sent) == {(str(room.create_request_id), room.create_first_sent)}
+    assert set(sent) == {(book(room)["create_request_id"], first_sent(book(room)))}
     held = acs_rooms()
     assert list(held) == [room.acs_id], "a retried create made a second room"
     assert held[room.acs_id]["participants"] == _roster(room)

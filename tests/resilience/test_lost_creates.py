@@ -11,22 +11,18 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from django_tasks_db.models import DBTaskResult
 
 import acs_gateway as acs
+from outbox.models import SyncState
 from portal.models import AuditEvent
-from portal.sync import SyncState
 from rooms import services
 from rooms.drift import drift
 from rooms.models import Room
 from rooms.sync import acs_valid_from
+from tests.outbox_rows import let_retries_come
 from tests.resilience.conftest import settle, work
 
 pytestmark = pytest.mark.django_db
-
-
-def _retries_due_now() -> None:
-    DBTaskResult.objects.filter(status="READY").update(run_after=timezone.now())
 
 
 def test_rooms_sharing_a_window_each_keep_the_acs_room_their_lost_create_made(
@@ -51,11 +47,11 @@ def test_rooms_sharing_a_window_each_keep_the_acs_room_their_lost_create_made(
     emulator.clear_faults()
     made = sorted(acs.get_gateway().list_rooms(), key=lambda room: room.created_at)
     assert len(made) == 3, "ACS applied each create once; the replays made nothing"
-    _retries_due_now()
+    let_retries_come()
     work()  # A and A2 are past the replay window, B is within it
 
     rooms = {room.title: room for room in Room.objects.all()}
-    assert {title: room.sync_state for title, room in rooms.items()} == dict.fromkeys(
+    assert {title: room.sync.state for title, room in rooms.items()} == dict.fromkeys(
         ("A", "A2", "B"), SyncState.SYNCED
     )
     # B's is the last one made; A's and A2's are told apart by their fingerprints.

@@ -16,7 +16,8 @@ from django.utils import timezone
 from identities import services as identity_services
 from identities.models import Identity
 from identities.services import NewPerson
-from portal import sync as machinery
+from outbox import engine as machinery
+from outbox.models import Entry
 from portal.models import AuditEvent
 from portal.services import Conflict
 from rooms import services
@@ -296,9 +297,8 @@ def _phase(scenario: Scenario, world: random.Random, clock, count: int, phase: i
         # The sweeper found every push whose task was lost or whose worker died: none is left
         # waiting without a task, and the dead worker's lease is gone. (Failed pushes wait for
         # their retry time, with or without a task: the sweeper finds those when they are due.)
-        for model in (Room, Identity):
-            stranded = model.objects.filter(Q(sync_state="pending") | Q(claimed_by__gt=""))
-            assert not stranded.exists(), f"phase {phase}: stranded {list(stranded)}"
+        stranded = Entry.objects.filter(Q(state="pending") | Q(holder__gt=""))
+        assert not stranded.exists(), f"phase {phase}: stranded {list(stranded)}"
 
 
 def test_a_thousand_random_edits_reach_acs_exactly_despite_faults_and_a_dying_worker(
@@ -355,8 +355,8 @@ def _run(emulator, actor, seeded_jitter, clock, seed: int) -> None:
 
 def _report_problems() -> None:
     """Print what is wrong before asserting, so one failing run shows every problem it found."""
-    for room in Room.objects.exclude(sync_state="synced"):
-        print(f"room {room.pk} is {room.sync_state}: {room.sync_error}")
+    for room in Room.objects.exclude(sync__state="synced"):
+        print(f"room {room.pk} is {room.sync.state}: {room.sync.last_error}")
     print(drift())
 
 
@@ -375,12 +375,12 @@ def _assert_no_change_is_lost(scenario: Scenario) -> None:
         assert room.version == expected.version, f"room {room.pk}"
         roster = dict(room.participants.values_list("identity_id", "role"))
         assert roster == expected.participants, f"room {room.pk}"
-        assert (room.sync_state, room.sync_error, room.claimed_by) == ("synced", "", ""), (
+        assert (room.sync.state, room.sync.last_error, room.sync.holder) == ("synced", "", ""), (
             f"room {room.pk}"
         )
-        assert room.synced_generation == room.sync_generation, f"room {room.pk}"
+        assert room.sync.confirmed_generation == room.sync.generation, f"room {room.pk}"
     for identity in Identity.objects.filter(pk__in=scenario.people):
-        assert identity.raw_id and identity.sync_state == "synced", f"identity {identity.pk}"
+        assert identity.raw_id and identity.sync.state == "synced", f"identity {identity.pk}"
     assert not Identity.objects.filter(pk__in=scenario.gone_people, deleted_at__isnull=True)
 
 
@@ -522,7 +522,7 @@ def test_a_room_edited_after_its_create_answer_was_lost_is_created_once_with_the
     _retry(clock, wait)
 
     room.refresh_from_db()
-    assert (room.sync_state, room.sync_error) == ("synced", "")
+    assert (room.sync.state, room.sync.last_error) == ("synced", "")
     assert _acs_room_ids() == [room.acs_id]
     assert acs_rooms()[room.acs_id]["pstn_dial_out_enabled"] is True
 
@@ -543,7 +543,7 @@ def test_a_room_moved_after_its_create_answer_was_lost_is_created_once_at_its_ne
     _retry(clock, wait)
 
     room.refresh_from_db()
-    assert (room.sync_state, room.sync_error) == ("synced", "")
+    assert (room.sync.state, room.sync.last_error) == ("synced", "")
     assert _acs_room_ids() == [room.acs_id]
     # The new start, with the room's fingerprint (rooms.sync.acs_valid_from).
     assert acs_rooms()[room.acs_id]["valid_from"] == acs_valid_from(room)
@@ -563,7 +563,7 @@ def test_a_room_given_a_new_person_after_its_create_answer_was_lost_is_created_o
     _retry(clock, wait)
 
     room.refresh_from_db()
-    assert (room.sync_state, room.sync_error) == ("synced", "")
+    assert (room.sync.state, room.sync.last_error) == ("synced", "")
     assert _acs_room_ids() == [room.acs_id]
     ada = Identity.objects.get(email="ada@example.com")
     assert acs_rooms()[room.acs_id]["participants"] == {ada.raw_id: Role.PRESENTER}

@@ -1,6 +1,6 @@
 """The task worker rides out a lost database and a failing task, and prunes old task results.
 
-`manage.py run_worker` (portal/worker.py) is what scripts/run.sh starts and the deployment runs.
+`manage.py run_worker` (outbox/worker.py) is what scripts/run.sh starts and the deployment runs.
 On PostgreSQL the test takes the database away for real (ALLOW_CONNECTIONS false and every
 backend terminated); on SQLite the worker's connections fail while a flag file exists.
 """
@@ -25,8 +25,8 @@ from django.tasks import task
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from portal import worker as portal_worker
-from portal.worker import Housekeeper, PortalWorker, ResilientWorker, backoff_delay
+from outbox import worker as portal_worker
+from outbox.worker import Housekeeper, PortalWorker, ResilientWorker, backoff_delay
 from rooms import services
 from rooms.models import Room
 
@@ -88,7 +88,7 @@ def test_a_task_whose_outcome_was_lost_with_the_database_is_marked_failed_once_i
     """The database goes away while a task runs: its outcome cannot be written, which escapes
     django-tasks-db's loop. The worker waits for the database, records the task FAILED (not
     left RUNNING for ever) and runs the next one."""
-    caplog.set_level(logging.DEBUG, logger="portal.worker")
+    caplog.set_level(logging.DEBUG, logger="outbox.worker")
     lost, later = answer.enqueue(), answer.enqueue()
     down = {"now": False}
     real_successful, real_failed = DBTaskResult.set_successful, DBTaskResult.set_failed
@@ -121,7 +121,7 @@ def test_a_task_whose_outcome_was_lost_with_the_database_is_marked_failed_once_i
 
     recorded = _result(lost)
     assert recorded.status == "FAILED"
-    assert recorded.exception_class_path == "portal.worker.OutcomeNotRecorded"
+    assert recorded.exception_class_path == "outbox.worker.OutcomeNotRecorded"
     assert "server closed the connection unexpectedly" in recorded.traceback
     assert _result(later).status == "SUCCESSFUL"
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
@@ -148,7 +148,7 @@ class FlakyWorker:
 
 
 def test_the_worker_backs_off_capped_and_jittered_and_warns_once_per_outage(caplog):
-    caplog.set_level(logging.DEBUG, logger="portal.worker")
+    caplog.set_level(logging.DEBUG, logger="outbox.worker")
     flaky = FlakyWorker(errors=3)
     probes = {"n": 0}
 
@@ -333,7 +333,7 @@ def _room(actor, title: str) -> Room:
 def _synced(room: Room):
     def check() -> bool:
         room.refresh_from_db()
-        return room.sync_state == "synced"
+        return room.sync.state == "synced"
 
     return check
 
@@ -406,7 +406,7 @@ def test_housekeeping_prunes_finished_results_past_the_retention_hourly(settings
 
 @pytest.mark.django_db(transaction=True)
 def test_housekeeping_warns_once_while_the_database_is_gone(caplog, monkeypatch):
-    caplog.set_level(logging.DEBUG, logger="portal.worker")
+    caplog.set_level(logging.DEBUG, logger="outbox.worker")
     down = {"now": True}
 
     def sweep():

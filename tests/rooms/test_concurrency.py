@@ -76,4 +76,4 @@ def test_two_workers_racing_on_one_room_push_it_once(emulator, scheduler):
     assert sorted(map(str, results)) == ["busy", "synced"], results
     assert emulator.requests()["counts"].get("Rooms_Create") == 1
     room.refresh_from_db()
-    assert room.acs_id and room.sync_state == "synced"
+    assert room.acs_id and room.sync.state == "synced"

@@ -16,8 +16,8 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 import acs_gateway as acs
+from outbox.models import SyncState
 from portal.models import AuditEvent
-from portal.sync import SyncState
 from rooms import services
 from rooms.drift import drift
 from rooms.models import Room
@@ -28,6 +28,7 @@ from rooms.sync import (
     push_room,
     valid_from_held,
 )
+from tests.outbox_rows import book, set_book, set_sync
 from tests.resilience.conftest import VirtualClock, put_on_clock
 
 pytestmark = pytest.mark.django_db
@@ -71,7 +72,7 @@ def _lost_create(emulator, room: Room) -> Room:
     finally:
         emulator.clear_faults()
     room.refresh_from_db()
-    assert room.acs_id is None and room.create_payload
+    assert room.acs_id is None and book(room)["create_payload"]
     return room
 
 
@@ -99,7 +100,7 @@ def test_each_room_sends_acs_a_start_fingerprinted_with_its_id(emulator, schedul
         assert push_room(room.pk) == SyncState.SYNCED
         room.refresh_from_db()
         assert _gateway().get_room(room.acs_id).valid_from == mark
-        assert room.acs_state["valid_from"] == mark.isoformat()
+        assert book(room)["state"]["valid_from"] == mark.isoformat()
 
 
 def test_the_fingerprint_never_lengthens_a_full_180_day_window(emulator, scheduler):
@@ -123,7 +124,7 @@ def test_a_changed_start_is_patched_with_its_fingerprint_once(emulator, schedule
     assert push_room(room.pk) == SyncState.SYNCED
     assert _gateway().get_room(room.acs_id).valid_from == acs_valid_from(room)
     before = emulator.requests()["counts"].get("Rooms_Update", 0)
-    Room.objects.filter(pk=room.pk).update(sync_state=SyncState.PENDING)
+    set_sync(room, state=SyncState.PENDING)
     assert push_room(room.pk) == SyncState.SYNCED
     assert emulator.requests()["counts"].get("Rooms_Update", 0) == before
 
@@ -135,10 +136,8 @@ def test_a_room_pushed_before_fingerprints_is_neither_patched_nor_drift(emulator
     room.refresh_from_db()
     legacy = room.valid_from.astimezone(UTC)
     _gateway().update_room(room.acs_id, valid_from=legacy)
-    Room.objects.filter(pk=room.pk).update(
-        acs_state={**room.acs_state, "valid_from": legacy.isoformat()},
-        sync_state=SyncState.PENDING,
-    )
+    set_book(room, state={**book(room)["state"], "valid_from": legacy.isoformat()})
+    set_sync(room, state=SyncState.PENDING)
     before = emulator.requests()["counts"].get("Rooms_Update", 0)
     assert push_room(room.pk) == SyncState.SYNCED
     assert emulator.requests()["counts"].get("Rooms_Update", 0) == before
@@ -183,28 +182,28 @@ def test_with_no_room_it_can_have_made_the_room_is_created_anew(emulator, schedu
     room = _lost_create(emulator, _room(scheduler, _window()))
     [made] = _acs_rooms().values()
     _gateway().delete_room(made.id)  # say ACS dropped it
-    first_request = room.create_request_id
+    first_request = book(room)["create_request_id"]
 
     clock.advance(PAST_THE_WINDOW)
     assert push_room(room.pk) == SyncState.SYNCED
     room.refresh_from_db()
     assert room.acs_id and room.acs_id != made.id
-    assert room.create_request_id != first_request
+    assert book(room)["create_request_id"] != first_request
     assert len(_acs_rooms()) == 1
 
 
 def test_two_rooms_it_may_have_made_stop_the_room_naming_both(emulator, scheduler, clock):
     room = _lost_create(emulator, _room(scheduler, _window()))
     [made] = _acs_rooms().values()
-    other = _other_made_with(room.create_payload)
+    other = _other_made_with(book(room)["create_payload"])
 
     clock.advance(PAST_THE_WINDOW)
     assert push_room(room.pk) == SyncState.STOPPED
     room.refresh_from_db()
     assert room.acs_id is None
-    assert made.id in room.sync_error and other.id in room.sync_error
-    assert f"reconcile --adopt {room.pk} ACS_ID" in room.sync_error
-    assert room.next_sync_at is None
+    assert made.id in room.sync.last_error and other.id in room.sync.last_error
+    assert f"reconcile --adopt {room.pk} ACS_ID" in room.sync.last_error
+    assert room.sync.next_try_at is None
     assert len(_acs_rooms()) == 2, "nothing was created or adopted"
 
 
@@ -217,7 +216,7 @@ def test_one_room_that_does_not_match_exactly_stops_the_room_too(emulator, sched
     clock.advance(PAST_THE_WINDOW)
     assert push_room(room.pk) == SyncState.STOPPED
     room.refresh_from_db()
-    assert room.acs_id is None and made.id in room.sync_error
+    assert room.acs_id is None and made.id in room.sync.last_error
     assert len(_acs_rooms()) == 1
 
 
@@ -225,7 +224,7 @@ def test_reconcile_shows_a_stopped_rooms_candidates_and_fix_keeps_them(
     emulator, scheduler, superuser, clock
 ):
     room = _lost_create(emulator, _room(scheduler, _window()))
-    other = _other_made_with(room.create_payload)
+    other = _other_made_with(book(room)["create_payload"])
     clock.advance(PAST_THE_WINDOW)
     push_room(room.pk)
 
@@ -243,7 +242,7 @@ def test_a_person_links_the_right_room_and_the_push_goes_on(
 ):
     room = _lost_create(emulator, _room(scheduler, _window()))
     [made] = _acs_rooms().values()
-    other = _other_made_with(room.create_payload)
+    other = _other_made_with(book(room)["create_payload"])
     clock.advance(PAST_THE_WINDOW)
     push_room(room.pk)
 
@@ -254,7 +253,7 @@ def test_a_person_links_the_right_room_and_the_push_goes_on(
     assert linked.acs_id == made.id
     assert push_room(room.pk) == SyncState.SYNCED
     room.refresh_from_db()
-    assert (room.acs_id, room.sync_error, room.create_payload) == (made.id, "", {})
+    assert (room.acs_id, room.sync.last_error, book(room)["create_payload"]) == (made.id, "", {})
     event = AuditEvent.objects.get(action="portal.room.acs_room_adopted")
     assert (event.actor, event.changes["acs_id"]["after"]) == (scheduler, made.id)
     # The one not chosen is an orphan now, for reconcile to report (and --fix to delete).
@@ -278,7 +277,7 @@ def test_linking_refuses_a_room_owned_linked_or_unknown(emulator, scheduler, clo
     with pytest.raises(ValidationError, match="is linked to ACS room"):
         services.room_adopt_acs_room(actor=scheduler, room=owner, acs_id=owner.acs_id)
     room.refresh_from_db()
-    assert room.acs_id is None and not room.claimed_by
+    assert room.acs_id is None and not room.sync.holder
 
 
 def test_reconcile_adopt_links_as_the_named_user_and_refuses_others(
@@ -286,7 +285,7 @@ def test_reconcile_adopt_links_as_the_named_user_and_refuses_others(
 ):
     room = _lost_create(emulator, _room(scheduler, _window()))
     [made] = _acs_rooms().values()
-    _other_made_with(room.create_payload)
+    _other_made_with(book(room)["create_payload"])
     clock.advance(PAST_THE_WINDOW)
     push_room(room.pk)
 
@@ -322,14 +321,14 @@ def test_a_create_answered_with_a_room_another_row_owns_stops_instead_of_crashin
     assert push_room(room.pk) == SyncState.STOPPED
     room.refresh_from_db()
     assert room.acs_id is None
-    assert f"ACS room {made.id}, which portal room {thief.pk} owns" in room.sync_error
+    assert f"ACS room {made.id}, which portal room {thief.pk} owns" in room.sync.last_error
 
 
 def test_a_deleted_room_whose_create_is_unsure_deletes_nothing_and_goes(
     emulator, scheduler, clock, django_capture_on_commit_callbacks
 ):
     room = _lost_create(emulator, _room(scheduler, _window()))
-    _other_made_with(room.create_payload)
+    _other_made_with(book(room)["create_payload"])
     services.room_delete(actor=scheduler, room=room)
     clock.advance(PAST_THE_WINDOW)
     assert push_room(room.pk) == "deleted"

@@ -11,8 +11,8 @@ from django.utils import timezone
 import acs_gateway as acs
 from identities.models import Identity
 from identities.services import NewPerson
+from outbox.models import SyncState
 from portal.models import AuditEvent
-from portal.sync import SyncState
 from rooms import drift, repairs, services
 from rooms.management.commands.reconcile import when
 from rooms.models import Role, Room
@@ -58,7 +58,7 @@ def pushed(emulator, role_admin, superuser, django_capture_on_commit_callbacks):
             )
         run_tasks()
         room.refresh_from_db()
-        assert room.sync_state == SyncState.SYNCED
+        assert room.sync.state == SyncState.SYNCED
         return room
 
     return make
@@ -212,7 +212,7 @@ def test_import_adopts_a_foreign_room_without_creating_anything_in_acs(
     assert (code, err) == (0, "")
     room = Room.objects.get(acs_id=foreign.id)
     assert f"Imported ACS room {foreign.id} as room {room.pk} with 2 participants." in out
-    assert (room.title, room.owner, room.sync_state) == (
+    assert (room.title, room.owner, room.sync.state) == (
         f"Imported {foreign.id}",
         superuser,
         SyncState.SYNCED,
@@ -327,10 +327,10 @@ def test_drift_of_chosen_rooms_reads_only_those_rooms(drifted, emulator):
 
 def test_drift_writes_nothing(drifted):
     before = list(AuditEvent.objects.values_list("pk", flat=True))
-    rooms = list(Room.objects.values_list("pk", "acs_id", "acs_state", "sync_state"))
+    rooms = list(Room.objects.values_list("pk", "acs_id", "sync__acs", "sync__state"))
     drift.drift()
     assert list(AuditEvent.objects.values_list("pk", flat=True)) == before
-    assert list(Room.objects.values_list("pk", "acs_id", "acs_state", "sync_state")) == rooms
+    assert list(Room.objects.values_list("pk", "acs_id", "sync__acs", "sync__state")) == rooms
 
 
 def test_an_unknown_actor_is_refused(emulator):
@@ -354,7 +354,7 @@ def test_fix_exits_1_naming_the_room_when_its_push_fails(pushed, monkeypatch):
     )
     assert "Drift remains: 1 difference." in _lines(out)
     room.refresh_from_db()
-    assert room.sync_state == SyncState.FAILED
+    assert room.sync.state == SyncState.FAILED
 
 
 def test_it_compares_nothing_when_acs_cannot_be_read(pushed, emulator):

@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from portal.sync import SyncState
+from outbox.models import SyncState
 from rooms.models import Room
 from rooms.selectors import (
     NEEDS_ATTENTION,
@@ -24,6 +24,7 @@ from rooms.selectors import (
     week_calendar,
 )
 from tests.identities.factories import IdentityFactory
+from tests.outbox_rows import set_sync, split
 from tests.rooms.factories import ParticipantFactory, RoomFactory, UserFactory
 
 NOW = datetime(2025, 6, 11, 12, 0, tzinfo=UTC)
@@ -36,9 +37,12 @@ def at(hours: float) -> datetime:
 def room(title="Room", start=1, end=3, **fields) -> Room:
     """A room from `start` to `end` hours after NOW, with sync fields set as given."""
     made = RoomFactory(title=title, valid_from=at(start), valid_until=at(end))
-    if fields:
-        # update() as the sync machinery does: the save signal would mark the room pending again.
-        Room.objects.filter(pk=made.pk).update(**fields)
+    domain, sync = split(fields)
+    if domain:
+        # update(): the save signal would mark the room pending again.
+        Room.objects.filter(pk=made.pk).update(**domain)
+    if sync:
+        set_sync(made, **sync)
     return made
 
 
@@ -97,20 +101,20 @@ def test_it_filters_by_window_state_relative_to_now(scheduler):
 
 
 def test_it_filters_by_sync_state(scheduler):
-    room("Synced", sync_state=SyncState.SYNCED)
-    room("Failed", sync_state=SyncState.FAILED)
-    room("Pending", sync_state=SyncState.PENDING, next_sync_at=NOW)
+    room("Synced", state=SyncState.SYNCED)
+    room("Failed", state=SyncState.FAILED)
+    room("Pending", state=SyncState.PENDING, marked_at=NOW)
 
     assert titles(scheduler, sync="failed") == ["Failed"]
     assert titles(scheduler, sync="synced") == ["Synced"]
 
 
 def test_it_filters_rooms_needing_attention(scheduler):
-    room("Failed", sync_state=SyncState.FAILED)
-    room("Stopped", sync_state=SyncState.STOPPED)
-    room("Overdue", sync_state=SyncState.PENDING, next_sync_at=NOW - timedelta(minutes=2))
-    room("Just queued", sync_state=SyncState.PENDING, next_sync_at=NOW - timedelta(seconds=20))
-    room("Synced", sync_state=SyncState.SYNCED)
+    room("Failed", state=SyncState.FAILED)
+    room("Stopped", state=SyncState.STOPPED)
+    room("Overdue", state=SyncState.PENDING, marked_at=NOW - timedelta(minutes=2))
+    room("Just queued", state=SyncState.PENDING, marked_at=NOW - timedelta(seconds=20))
+    room("Synced", state=SyncState.SYNCED)
 
     assert sorted(titles(scheduler, sync=NEEDS_ATTENTION)) == ["Failed", "Overdue", "Stopped"]
 
@@ -139,9 +143,9 @@ def test_it_filters_rooms_valid_on_a_day_in_the_users_zone(scheduler):
 
 
 def test_it_combines_search_and_filters(scheduler):
-    room("Standup live", start=-1, end=1, sync_state=SyncState.SYNCED)
-    room("Standup later", start=1, end=2, sync_state=SyncState.SYNCED)
-    room("Retro live", start=-1, end=1, sync_state=SyncState.SYNCED)
+    room("Standup live", start=-1, end=1, state=SyncState.SYNCED)
+    room("Standup later", start=1, end=2, state=SyncState.SYNCED)
+    room("Retro live", start=-1, end=1, state=SyncState.SYNCED)
 
     assert titles(scheduler, q="standup", state="live", sync="synced") == ["Standup live"]
 
@@ -163,9 +167,9 @@ def test_it_combines_search_and_filters(scheduler):
     ],
 )
 def test_it_sorts_by_each_column_both_ways(scheduler, sort, expected):
-    room("alpha", start=5, end=9, sync_state=SyncState.PENDING)
-    room("Bravo", start=1, end=6, sync_state=SyncState.SYNCED)
-    room("charlie", start=2, end=3, sync_state=SyncState.FAILED)
+    room("alpha", start=5, end=9, state=SyncState.PENDING)
+    room("Bravo", start=1, end=6, state=SyncState.SYNCED)
+    room("charlie", start=2, end=3, state=SyncState.FAILED)
 
     assert titles(scheduler, sort=sort) == expected
 
@@ -348,7 +352,7 @@ def test_it_sorts_rooms_into_the_dashboards_cards(scheduler):
     room("Too far", start=24 * 8, end=24 * 8 + 1)
     room("Just ended", start=-3, end=-2)
     room("Long ago", start=-24 * 9, end=-24 * 8)
-    room("Refused", start=24 * 20, end=24 * 21, sync_state=SyncState.STOPPED, sync_error="400")
+    room("Refused", start=24 * 20, end=24 * 21, state=SyncState.STOPPED, last_error="400")
     room("Deleted", start=-1, end=1, deleted_at=NOW)
 
     board = dashboard_rooms(user=scheduler, now=NOW)
@@ -373,7 +377,7 @@ def test_each_dashboard_card_holds_its_first_rooms_when_cards_share_rooms(schedu
     # Rooms that sit in several cards at once, with equal times so the pk has to break ties.
     for n in range(4):
         room(f"Live {n}", start=-1, end=1 + n % 2)
-        room(f"Soon {n}", start=1 + n % 2, end=5, sync_state=SyncState.FAILED, sync_error="503")
+        room(f"Soon {n}", start=1 + n % 2, end=5, state=SyncState.FAILED, last_error="503")
         room(f"Ended {n}", start=-3, end=-2 + n % 2 / 2)
     board = dashboard_rooms(user=scheduler, now=NOW, limit=3)
 
@@ -385,7 +389,9 @@ def test_each_dashboard_card_holds_its_first_rooms_when_cards_share_rooms(schedu
     assert board.today == first(today, "valid_from", "pk")
     assert board.upcoming == first(Q(valid_from__gt=NOW), "valid_from", "pk")
     assert board.expired == first(Q(valid_until__lte=NOW), "-valid_until", "-pk")
-    assert board.out_of_sync == first(Q(sync_state=SyncState.FAILED), "-updated_at", "-pk", limit=6)
+    assert board.out_of_sync == first(
+        Q(sync__state=SyncState.FAILED), "-updated_at", "-pk", limit=6
+    )
     assert [len(board.today), len(board.out_of_sync)] == [3, 4]
 
 

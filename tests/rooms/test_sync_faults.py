@@ -7,12 +7,14 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 import acs_gateway as acs
+from outbox.engine import backoff_delay, sweep
+from outbox.models import SyncState
 from portal.models import AuditEvent
-from portal.sync import SyncState, backoff_delay
 from rooms import services
 from rooms.models import Room
 from rooms.sync import push_room
 from tests.conftest import run_tasks
+from tests.outbox_rows import let_retries_come, replace_pusher, set_sync
 
 pytestmark = pytest.mark.django_db
 
@@ -23,11 +25,6 @@ def _create(actor, capture, title="Resilient"):
         return services.room_create(
             actor=actor, title=title, valid_from=start, valid_until=start + timedelta(hours=1)
         )
-
-
-def _let_deferred_tasks_run() -> None:
-    """Stand in for waiting: make every deferred task due now."""
-    DBTaskResult.objects.filter(status="READY").update(run_after=timezone.now())
 
 
 def _acs_room_count() -> int:
@@ -41,16 +38,16 @@ def test_a_room_created_while_acs_is_down_exists_once_after_recovery(
     room = _create(scheduler, django_capture_on_commit_callbacks)
     run_tasks()
     room.refresh_from_db()
-    assert room.sync_state == SyncState.FAILED
-    assert room.next_sync_at > timezone.now()
-    assert "503" in room.sync_error or "unavailable" in room.sync_error.lower()
+    assert room.sync.state == SyncState.FAILED
+    assert room.sync.next_try_at > timezone.now()
+    assert "503" in room.sync.last_error or "unavailable" in room.sync.last_error.lower()
     assert AuditEvent.objects.filter(action="acs.room.created_failed", room_id=room.pk).exists()
 
     emulator.clear_faults()
-    _let_deferred_tasks_run()
+    let_retries_come()
     run_tasks()
     room.refresh_from_db()
-    assert room.sync_state == SyncState.SYNCED
+    assert room.sync.state == SyncState.SYNCED
     assert _acs_room_count() == 1
 
 
@@ -62,15 +59,15 @@ def test_a_create_whose_answer_was_lost_is_replayed_not_duplicated(
     room = _create(scheduler, django_capture_on_commit_callbacks)
     run_tasks()
     room.refresh_from_db()
-    assert room.sync_state == SyncState.FAILED
+    assert room.sync.state == SyncState.FAILED
     assert room.acs_id is None
     emulator.clear_faults()
     assert _acs_room_count() == 1, "ACS applied the create whose answer was lost"
 
-    _let_deferred_tasks_run()
+    let_retries_come()
     run_tasks()
     room.refresh_from_db()
-    assert room.sync_state == SyncState.SYNCED
+    assert room.sync.state == SyncState.SYNCED
     assert _acs_room_count() == 1
 
 
@@ -82,11 +79,11 @@ def test_a_throttled_push_waits_at_least_retry_after(
     before = timezone.now()
     run_tasks()
     room.refresh_from_db()
-    assert room.sync_state == SyncState.FAILED
-    retry = DBTaskResult.objects.get(status="READY")
-    # The emulator answers 429 with Retry-After: 1.
-    assert retry.run_after >= before + timedelta(seconds=1)
-    assert room.next_sync_at >= before + timedelta(seconds=1)
+    assert room.sync.state == SyncState.FAILED
+    # The emulator answers 429 with Retry-After: 1. The retry is the sweep's, once it is due.
+    assert room.sync.next_try_at >= before + timedelta(seconds=1)
+    assert not DBTaskResult.objects.filter(status="READY").exists()
+    assert sweep() == 0
 
 
 def test_a_room_deleted_while_acs_is_down_is_gone_after_recovery(
@@ -100,10 +97,10 @@ def test_a_room_deleted_while_acs_is_down_is_gone_after_recovery(
     run_tasks()
     room.refresh_from_db()
     assert room.deleted_at is not None
-    assert room.sync_state == SyncState.FAILED
+    assert room.sync.state == SyncState.FAILED
 
     emulator.clear_faults()
-    _let_deferred_tasks_run()
+    let_retries_come()
     run_tasks()
     assert not Room.objects.filter(pk=room.pk).exists()
     assert _acs_room_count() == 0
@@ -120,14 +117,14 @@ def test_a_push_acs_refuses_stops_with_the_reason_and_is_not_retried(
     )
     run_tasks()
     room.refresh_from_db()
-    assert room.sync_state == SyncState.STOPPED
-    assert "past" in room.sync_error
-    assert room.next_sync_at is None
+    assert room.sync.state == SyncState.STOPPED
+    assert "past" in room.sync.last_error
+    assert room.sync.next_try_at is None
     assert not DBTaskResult.objects.filter(status="READY").exists()
 
 
 def test_a_room_held_by_another_worker_is_not_pushed_twice(emulator, scheduler, settings):
-    from portal.sync import claim
+    from outbox.engine import claim
 
     room = Room.objects.create(
         title="Contested",
@@ -135,7 +132,7 @@ def test_a_room_held_by_another_worker_is_not_pushed_twice(emulator, scheduler, 
         valid_from=timezone.now() + timedelta(hours=1),
         valid_until=timezone.now() + timedelta(hours=2),
     )
-    assert claim(Room, room.pk, "worker-a")
+    assert claim("room", room.pk, "worker-a")
     assert push_room(room.pk, worker="worker-b") == "busy"
     assert emulator.requests()["counts"].get("Rooms_Create", 0) == 0
 
@@ -149,8 +146,8 @@ def test_a_change_made_during_a_push_is_pushed_too(
     real = sync._push_once
     calls = []
 
-    def push_and_meanwhile_edit(room_obj, worker):
-        result = real(room_obj, worker)
+    def push_and_meanwhile_edit(room_obj, lease):
+        result = real(room_obj, lease)
         if not calls:
             # Another request commits an edit while this push is in flight.
             Room.objects.filter(pk=room_obj.pk).update(pstn_dial_out_enabled=True)
@@ -158,7 +155,7 @@ def test_a_change_made_during_a_push_is_pushed_too(
         calls.append(result)
         return result
 
-    monkeypatch.setattr(sync, "_push_once", push_and_meanwhile_edit)
+    replace_pusher(monkeypatch, "room", push_and_meanwhile_edit)
     assert push_room(room.pk) == SyncState.SYNCED
     assert len(calls) == 2
     room.refresh_from_db()
@@ -184,7 +181,7 @@ def test_retry_now_pushes_a_stopped_room_again_once_its_cause_is_fixed(
     room = _create(scheduler, django_capture_on_commit_callbacks)
     run_tasks()
     room.refresh_from_db()
-    assert room.sync_state == SyncState.STOPPED
+    assert room.sync.state == SyncState.STOPPED
 
     emulator.clear_faults()
     with pytest.raises(PermissionDenied):
@@ -193,24 +190,22 @@ def test_retry_now_pushes_a_stopped_room_again_once_its_cause_is_fixed(
         services.room_retry_sync(actor=scheduler, room=room)
     run_tasks()
     room.refresh_from_db()
-    assert (room.sync_state, room.sync_attempts) == (SyncState.SYNCED, 0)
+    assert (room.sync.state, room.sync.attempts) == (SyncState.SYNCED, 0)
     assert AuditEvent.objects.filter(action="portal.room.sync_requested", actor=scheduler).exists()
 
 
 def test_the_sweeper_finds_a_pending_row_that_was_never_scheduled(emulator, scheduler):
-    from portal.sync import sweep
-
     room = Room.objects.create(
         title="Made in bulk",
         owner=scheduler,
         valid_from=timezone.now() + timedelta(hours=1),
         valid_until=timezone.now() + timedelta(hours=2),
     )
-    # As bulk_create leaves a row: pending, with no time for its push and no task.
-    Room.objects.filter(pk=room.pk).update(next_sync_at=None)
+    # As a migrated row may be: pending, with no time for its push and no task.
+    set_sync(room, next_try_at=None)
     DBTaskResult.objects.all().delete()
     assert sweep() == 1
-    assert DBTaskResult.objects.filter(args_kwargs__args=[room.pk]).count() == 1
+    assert DBTaskResult.objects.filter(args_kwargs__args=["room", room.pk]).count() == 1
     run_tasks()
     room.refresh_from_db()
-    assert room.sync_state == SyncState.SYNCED
+    assert room.sync.state == SyncState.SYNCED

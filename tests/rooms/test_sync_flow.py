@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from identities.services import NewPerson
-from portal.sync import SyncState
+from outbox.models import SyncState
 from rooms import services
 from rooms.models import Role, Room
 from tests.conftest import run_tasks
@@ -44,7 +44,7 @@ def test_a_new_room_with_people_is_created_in_acs_once(
         )
     run_tasks()
     room.refresh_from_db()
-    assert room.sync_state == SyncState.SYNCED
+    assert room.sync.state == SyncState.SYNCED
     assert room.acs_id
     held = _acs_participants(emulator, room.acs_id)
     assert sorted(held.values()) == ["Attendee", "Presenter"]

@@ -13,15 +13,16 @@ from django.db import connection
 from django.utils import timezone
 
 import acs_gateway as acs
-from identities.models import Identity
 from identities.services import NewPerson
 from identities.sync import push_identity
-from portal import sync as machinery
+from outbox import engine as machinery
+from outbox.engine import Lease, LeaseLost
+from outbox.models import SyncState
 from portal.models import AuditEvent
-from portal.sync import Lease, LeaseLost, SyncState
 from rooms import services
 from rooms.models import Room
 from rooms.sync import push_room
+from tests.outbox_rows import book, rows, set_sync, sync_row
 
 
 def _room(actor, people=()) -> Room:
@@ -38,20 +39,19 @@ def _room(actor, people=()) -> Room:
 @pytest.mark.django_db
 def test_renewing_extends_the_lease_and_fails_once_another_worker_has_it(scheduler):
     room = _room(scheduler)
-    assert machinery.claim(Room, room.pk, "a")
-    lease = Lease(Room, room.pk, "a")
-    Room.objects.filter(pk=room.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
+    lease = machinery.claim("room", room.pk, "a")
+    assert isinstance(lease, Lease)
+    set_sync(room, held_until=timezone.now() - timedelta(seconds=1))
     lease.renew()  # ran out, but nobody took it: still ours
-    room.refresh_from_db()
-    assert room.claimed_until > timezone.now() + machinery.LEASE - timedelta(seconds=5)
-    Room.objects.filter(pk=room.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
-    assert machinery.claim(Room, room.pk, "b")
+    assert sync_row(room).held_until > timezone.now() + machinery.LEASE - timedelta(seconds=5)
+    set_sync(room, held_until=timezone.now() - timedelta(seconds=1))
+    assert machinery.claim("room", room.pk, "b")
     with pytest.raises(LeaseLost):
         lease.renew()
     with pytest.raises(LeaseLost):
-        lease.write(acs_state={"x": 1})
-    room.refresh_from_db()
-    assert (room.claimed_by, room.acs_state) == ("b", {})
+        lease.record(state={"x": 1})
+    row = sync_row(room)
+    assert (row.holder, row.acs.get("state", {})) == ("b", {})
 
 
 @pytest.mark.django_db
@@ -63,14 +63,15 @@ def test_a_push_whose_lease_was_taken_during_a_call_writes_nothing(
 
     def slow_create(self, **kwargs):
         # The call outlasts the lease, and another worker takes the room meanwhile.
-        Room.objects.filter(pk=room.pk).update(claimed_by="other-worker")
+        set_sync(room, holder="other-worker")
         return real(self, **kwargs)
 
     monkeypatch.setattr(acs.AcsGateway, "create_room", slow_create)
     assert push_room(room.pk) == "lost"
     room.refresh_from_db()
-    assert (room.acs_id, room.acs_state, room.claimed_by) == (None, {}, "other-worker")
-    assert room.sync_state == SyncState.PENDING and room.sync_error == ""
+    assert (room.acs_id, book(room).get("state", {})) == (None, {})
+    assert room.sync.holder == "other-worker"
+    assert room.sync.state == SyncState.PENDING and room.sync.last_error == ""
 
 
 @pytest.mark.django_db
@@ -81,13 +82,13 @@ def test_an_identity_push_whose_lease_was_taken_writes_no_acs_id(emulator, sched
     real = acs.AcsGateway.create_user
 
     def slow_create(self, **kwargs):
-        Identity.objects.filter(pk=identity.pk).update(claimed_by="other-worker")
+        set_sync(identity, holder="other-worker")
         return real(self, **kwargs)
 
     monkeypatch.setattr(acs.AcsGateway, "create_user", slow_create)
     assert push_identity(identity.pk) == "lost"
     identity.refresh_from_db()
-    assert (identity.raw_id, identity.claimed_by) == (None, "other-worker")
+    assert (identity.raw_id, identity.sync.holder) == (None, "other-worker")
 
 
 @pytest.mark.django_db
@@ -97,13 +98,13 @@ def test_every_acs_call_of_a_push_renews_the_lease_first(emulator, scheduler, mo
     real = Lease.renew
 
     def counting(self):
-        renewed.append(self.model.__name__)
+        renewed.append(self.kind)
         return real(self)
 
     monkeypatch.setattr(Lease, "renew", counting)
     assert push_room(room.pk) == SyncState.SYNCED
     # Before each identity push (the room's), each create_user (the identity's), create_room.
-    assert renewed == ["Room", "Identity", "Room", "Identity", "Room"]
+    assert renewed == ["room", "identity", "room", "identity", "room"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -136,7 +137,7 @@ def test_a_push_that_outlasts_the_lease_is_never_taken_over(emulator, scheduler,
     def second():
         try:
             deadline = time.monotonic() + 30
-            while not Room.objects.filter(pk=room.pk, claimed_by="first").exists():
+            while not rows(room).filter(holder="first").exists():
                 assert time.monotonic() < deadline, "the first worker never took the room"
                 time.sleep(0.01)
             while not first_done.is_set():
@@ -163,7 +164,7 @@ def test_a_push_that_outlasts_the_lease_is_never_taken_over(emulator, scheduler,
     assert results["first"] == SyncState.SYNCED
     assert AuditEvent.objects.filter(action="acs.room.created").count() == 1
     room.refresh_from_db()
-    assert room.acs_id and room.sync_state == SyncState.SYNCED and not room.claimed_by
+    assert room.acs_id and room.sync.state == SyncState.SYNCED and not room.sync.holder
 
 
 @pytest.mark.django_db
@@ -174,4 +175,4 @@ def test_a_room_that_makes_its_new_peoples_acs_users_itself_is_synced_by_that_pu
     room = _room(scheduler, [("Ada", "ada@example.com")])
     assert push_room(room.pk) == SyncState.SYNCED
     room.refresh_from_db()
-    assert (room.sync_state, room.sync_error) == (SyncState.SYNCED, "")
+    assert (room.sync.state, room.sync.last_error) == (SyncState.SYNCED, "")

@@ -9,9 +9,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from portal.sync import SyncState
+from outbox.models import SyncState
 from rooms.models import Room
 from tests.identities.factories import IdentityFactory
+from tests.outbox_rows import set_sync
 from tests.rooms.factories import ParticipantFactory, RoomFactory, UserFactory
 
 LIST = reverse("rooms:list")
@@ -120,7 +121,7 @@ def test_it_filters_by_state_sync_and_owner(signed_in):
     RoomFactory(title="Ada live", owner=ada, valid_from=now - timedelta(hours=1))
     RoomFactory(title="Ada later", owner=ada)
     failed = RoomFactory(title="Failed live", valid_from=now - timedelta(hours=1))
-    Room.objects.filter(pk=failed.pk).update(sync_state=SyncState.FAILED, sync_error="503")
+    set_sync(failed, state=SyncState.FAILED, last_error="503")
 
     assert sorted(rows(signed_in.get(LIST, {"state": "live"}))) == ["Ada live", "Failed live"]
     assert rows(signed_in.get(LIST, {"state": "live", "owner": ada.pk})) == ["Ada live"]

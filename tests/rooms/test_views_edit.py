@@ -13,13 +13,14 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from outbox.models import SyncState
 from portal.models import AuditEvent
-from portal.sync import SyncState
 from rooms import rules, services
 from rooms.forms import PSTN_HELP, WINDOW_HELP
 from rooms.models import MAX_ROOM_LIFETIME, Room
 from rooms.sync import acs_valid_from
 from tests.conftest import run_tasks
+from tests.outbox_rows import set_sync
 from tests.rooms.factories import ParticipantFactory, RoomFactory
 
 pytestmark = pytest.mark.django_db
@@ -146,7 +147,7 @@ def test_it_creates_a_room_stored_in_utc_and_pushes_it_to_acs(
 
     _run_all_tasks()
     room.refresh_from_db()
-    assert room.sync_state == SyncState.SYNCED
+    assert room.sync.state == SyncState.SYNCED
     held = acs.get_gateway().get_room(room.acs_id)
     # ACS holds the start with the room's fingerprint in its microseconds (rooms.sync).
     assert (held.valid_from, held.valid_until) == (acs_valid_from(room), room.valid_until)
@@ -463,14 +464,15 @@ def test_a_stale_extend_changes_nothing(as_scheduler, scheduler):
 
 
 def _failed(room: Room, error="ACS is unavailable (503).", next_try=True) -> Room:
-    Room.objects.filter(pk=room.pk).update(
-        sync_state=SyncState.FAILED if next_try else SyncState.STOPPED,
-        sync_error=error,
-        sync_attempts=3,
-        next_sync_at=timezone.now() + timedelta(minutes=5) if next_try else None,
+    set_sync(
+        room,
+        state=SyncState.FAILED if next_try else SyncState.STOPPED,
+        last_error=error,
+        attempts=3,
+        next_try_at=timezone.now() + timedelta(minutes=5) if next_try else None,
     )
-    room.refresh_from_db()
-    return room
+    # As a page reads it: with its outbox row.
+    return Room.objects.select_related("sync").get(pk=room.pk)
 
 
 def test_retry_pushes_again_and_returns_to_the_page(as_scheduler, scheduler):
@@ -481,7 +483,7 @@ def test_retry_pushes_again_and_returns_to_the_page(as_scheduler, scheduler):
     assert response["Location"] == reverse("rooms:list")
     assert _messages(response) == ["Pushing “Planning” to ACS again now."]
     room.refresh_from_db()
-    assert (room.sync_state, room.sync_attempts) == (SyncState.PENDING, 0)
+    assert (room.sync.state, room.sync.attempts) == (SyncState.PENDING, 0)
     assert AuditEvent.objects.filter(action="portal.room.sync_requested", room_id=room.pk).exists()
 
 

@@ -50,7 +50,7 @@ def synced_room(emulator, scheduler, django_capture_on_commit_callbacks):
         )
     run_tasks()
     room.refresh_from_db()
-    assert room.acs_id, (room.sync_state, room.sync_error, room.next_sync_at)
+    assert room.acs_id, (room.sync.state, room.sync.last_error, room.sync.next_try_at)
     return room
 
 
@@ -418,7 +418,7 @@ def test_an_auditor_may_not_add_people(client, auditor, room):
 def test_a_change_made_with_htmx_shows_its_push_in_the_sync_badge_at_once(
     client, role_admin, synced_room, change
 ):
-    assert synced_room.sync_state == "synced"
+    assert synced_room.sync.state == "synced"
     first = synced_room.participants.order_by("pk").first()
     client.force_login(role_admin)
     url, data = {

@@ -86,7 +86,7 @@ QUERY_PARAMETERS = [
     "app_label",
     "model_name",
     "field_name",
-    "sync_state__exact",
+    "sync__state__exact",
     "window",
     "status",
 ]

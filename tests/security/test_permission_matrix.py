@@ -15,9 +15,9 @@ from django.urls import resolve, reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from outbox.engine import push_task
 from rooms import services
 from rooms.models import Participant, Role, Room
-from rooms.tasks import sync_room
 from tests.conftest import run_tasks
 from tests.identities.factories import IdentityFactory
 from tests.rooms.factories import ParticipantFactory, RoomFactory
@@ -135,7 +135,7 @@ def world(superuser, emulator):
     loner = IdentityFactory()
     run_tasks()
     # A queued task, so the task results' admin pages have an object to show.
-    sync_room.enqueue(room.pk)
+    push_task.enqueue("room", room.pk)
     # A sign-in failure, lock-out and success, so the lock-out admin's pages have objects too.
     seen = {"ip_address": "198.51.100.66", "user_agent": "matrix", "http_accept": "*/*"}
     attempt = AccessAttempt.objects.create(

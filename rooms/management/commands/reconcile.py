@@ -10,9 +10,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
 import acs_gateway as acs
+from outbox import engine
+from outbox.models import SyncState
 from portal.ids import parse_id
 from portal.services import require
-from portal.sync import SyncState
 from rooms import drift, repairs, services
 from rooms.management import find_actor
 from rooms.models import Room
@@ -89,8 +90,9 @@ def describe(finding) -> tuple[str, str]:
             return room_label(room), f"{who} {portal}, {in_acs}"
         case drift.NotCreatedYet(room=room):
             text = "not created in ACS yet"
-            if room.sync_state in (SyncState.FAILED, SyncState.STOPPED) and room.sync_error:
-                text += f"; the last push failed ({room.sync_error})"
+            entry = room.sync
+            if entry and entry.state in (SyncState.FAILED, SyncState.STOPPED) and entry.last_error:
+                text += f"; the last push failed ({entry.last_error})"
             return room_label(room), text
         case drift.ChangeQueued(change=change):
             subject, what = describe(change)
@@ -305,8 +307,8 @@ def _require(actor, permission: str, what: str) -> None:
 
 
 def _sync_error(room) -> str:
-    room.refresh_from_db(fields=["sync_error"])
-    return room.sync_error or "no error recorded"
+    entry = engine.entry("room", room.pk)
+    return (entry.last_error if entry else "") or "no error recorded"
 
 
 def _count(n: int, noun: str) -> str:

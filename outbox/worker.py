@@ -7,8 +7,10 @@ on an error it closes the broken connections, backs off (capped, jittered), wait
 database answers and starts the loop again. An outage is logged once when it starts and once
 when the worker resumes; each try in between only at DEBUG.
 
-Beside it a housekeeping thread re-enqueues overdue pushes (`portal.sync.sweep`) and prunes
-finished task results (django-tasks-db's `prune_db_task_results`) once an hour.
+Beside it a housekeeping thread runs the outbox's one scheduler every SWEEP_EVERY seconds
+(`outbox.engine.sweep`: it enqueues every push that is due, a retry whose time has come or one
+whose worker's lease ran out) and prunes finished task results (django-tasks-db's
+`prune_db_task_results`) once an hour.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from django.db import close_old_connections, connections, router
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
-from portal.sync import sweep
+from outbox.engine import sweep
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,8 @@ BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
 # A worker that ran this long since it last resumed is healthy: its next error is a new outage.
 HEALTHY_AFTER = 60.0
-SWEEP_EVERY = 10.0
+# Retries wait for the sweep, so it runs often: one indexed query.
+SWEEP_EVERY = 2.0
 PRUNE_EVERY = 3600.0
 
 
@@ -183,14 +186,14 @@ class ResilientWorker:
     def _record_lost_outcome(self, exc: BaseException) -> None:
         """Mark FAILED the task whose outcome the error kept from being recorded, if any.
 
-        Left RUNNING it would never be pruned; its push is re-enqueued by the sweeper anyway.
+        Left RUNNING it would never be pruned; its push is enqueued again by the sweep anyway.
         """
         result, self.worker.running_result = self.worker.running_result, None
         if result is None:
             return
         lost = OutcomeNotRecorded(
             f"The worker lost the database while running this task ({exc}); "
-            "what it did is unknown. Its push, if any, is retried by the sweeper."
+            "what it did is unknown. Its push, if any, is retried by the sweep."
         )
         lost.__cause__ = exc
         try:
@@ -200,7 +203,7 @@ class ResilientWorker:
 
 
 class Housekeeper(threading.Thread):
-    """Re-enqueues overdue pushes every SWEEP_EVERY seconds; prunes old task results hourly."""
+    """Enqueues due pushes every SWEEP_EVERY seconds; prunes old task results hourly."""
 
     def __init__(
         self,
@@ -230,7 +233,7 @@ class Housekeeper(threading.Thread):
         try:
             close_old_connections()
             if swept := sweep():
-                log.info("Re-enqueued %d overdue pushes", swept)
+                log.info("Enqueued %d due pushes", swept)
             if self.clock() >= self.next_prune:
                 prune_task_results(self.backend_name)
                 self.next_prune = self.clock() + self.prune_every

@@ -1,8 +1,9 @@
-"""`manage.py run_worker`: the portal's task worker (see portal/worker.py and docs/operations.md).
+"""`manage.py run_worker`: the portal's task worker (see outbox/worker.py and docs/operations.md).
 
 django-tasks-db's own `db_worker` stays as it is (handy for `--batch` drains); this command takes
 the same options and runs the same Worker, inside a loop that survives a lost database, beside a
-thread that sweeps overdue pushes and prunes old task results.
+thread that runs the outbox's sweep (retries, lost tasks, expired leases) and prunes old task
+results.
 """
 
 import math
@@ -13,7 +14,7 @@ from django.core.management.base import CommandError
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV, run_with_reloader
 from django_tasks_db.management.commands import db_worker
 
-from portal.worker import BACKOFF_CAP, Housekeeper, PortalWorker, ResilientWorker
+from outbox.worker import BACKOFF_CAP, Housekeeper, PortalWorker, ResilientWorker
 
 
 def positive_seconds(value: str) -> float:
@@ -26,7 +27,7 @@ def positive_seconds(value: str) -> float:
 class Command(db_worker.Command):
     help = (
         "Run the task worker: django-tasks-db's worker, resumed by itself after a lost database "
-        "or any other error, plus housekeeping: re-enqueue overdue ACS pushes every 10 s and "
+        "or any other error, plus housekeeping: enqueue due ACS pushes every 2 s and "
         "prune task results older than TASK_RESULT_RETENTION_DAYS every hour."
     )
 

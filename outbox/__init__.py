@@ -1,0 +1,1 @@
+"""The sync engine: ACS bookkeeping in one table, claim/renew/confirm/fail, the one scheduler."""

@@ -1,0 +1,38 @@
+"""Which kinds of object the outbox pushes: each app registers its pusher in AppConfig.ready().
+
+The engine knows no app: it finds the model and the push function of a kind here.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Pusher:
+    kind: str
+    model: type
+    # push(obj, lease) makes ACS match the object; returns "pushed", or "deleted" once the
+    # object (a confirmed tombstone) and its outbox row are gone. Raises AcsError on failure.
+    push: Callable
+    # retry_by(book) -> the latest time for the next try, or None: a create whose answer was
+    # lost must be retried while ACS still replays it.
+    retry_by: Callable[[dict], datetime | None] | None = None
+
+
+_pushers: dict[str, Pusher] = {}
+
+
+def register(kind: str, *, model: type, push: Callable, retry_by=None) -> None:
+    _pushers[kind] = Pusher(kind=kind, model=model, push=push, retry_by=retry_by)
+
+
+def pusher(kind: str) -> Pusher:
+    try:
+        return _pushers[kind]
+    except KeyError:
+        raise LookupError(f"No pusher registered for {kind!r}") from None
+
+
+def kinds() -> list[str]:
+    return sorted(_pushers)
