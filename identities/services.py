@@ -150,7 +150,7 @@ def identity_retry_sync(*, actor, identity: Identity) -> Identity:
         current = _live(identity)
         changes: dict = {}
         book = book_of(current)
-        new_book = None
+        new_book: dict | None = None
         if (
             not current.raw_id
             and book.get("create_request_id") is not None

@@ -417,7 +417,7 @@ def push(kind: str, pk: int, *, worker: str | None = None) -> str:
     if lease is None:
         if entry(kind, pk) is not None:
             return "busy"
-        if not handler.model.objects.filter(pk=pk).exists():
+        if not handler.model._default_manager.filter(pk=pk).exists():
             return "gone"  # a task for an object pushed and deleted since
         # Made without a mark (bulk_create without mark_dirty_many): give it its row now.
         now = timezone.now()
@@ -430,7 +430,7 @@ def push(kind: str, pk: int, *, worker: str | None = None) -> str:
             # The generation before the object: a change committed after this read is pushed
             # again, whether or not this round's read of the object saw it.
             lease.refresh()
-            obj = handler.model.objects.filter(pk=pk).first()
+            obj = handler.model._default_manager.filter(pk=pk).first()
             if obj is None:
                 with lease.held():
                     lease.drop()

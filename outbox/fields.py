@@ -1,5 +1,7 @@
 """A model's link to its outbox row, so lists read an object's sync state in the same query."""
 
+from typing import Any, cast
+
 from django.db import models
 from django.db.models.fields.related_descriptors import ForwardManyToOneDescriptor
 from django.db.models.sql.where import AND, WhereNode
@@ -47,8 +49,10 @@ class SyncRelation(models.ForeignObject):
         # In a join `alias` is the entry's table; when Django trims the join from a subquery
         # it passes None and the entry's alias second.
         entry_alias = alias if alias is not None else related_alias
-        field = self.remote_field.model._meta.get_field("kind")
-        return WhereNode([field.get_lookup("exact")(field.get_col(entry_alias), self.kind)], AND)
+        field = cast(models.Field, self.remote_field.model._meta.get_field("kind"))
+        exact = field.get_lookup("exact")
+        assert exact is not None
+        return WhereNode([cast(Any, exact(field.get_col(entry_alias), self.kind))], AND)
 
     def _check_unique_target(self):
         # Entry is unique on (kind, object_id); the kind is this relation's constant.

@@ -7,11 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import models
+
 
 @dataclass(frozen=True)
 class Pusher:
     kind: str
-    model: type
+    model: type[models.Model]
     # push(obj, lease) makes ACS match the object; returns "pushed", or "deleted" once the
     # object (a confirmed tombstone) and its outbox row are gone. Raises AcsError on failure.
     push: Callable
@@ -23,7 +25,7 @@ class Pusher:
 _pushers: dict[str, Pusher] = {}
 
 
-def register(kind: str, *, model: type, push: Callable, retry_by=None) -> None:
+def register(kind: str, *, model: type[models.Model], push: Callable, retry_by=None) -> None:
     _pushers[kind] = Pusher(kind=kind, model=model, push=push, retry_by=retry_by)
 
 

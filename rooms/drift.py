@@ -303,6 +303,15 @@ def _waiting_for_push(room: Room, difference: FieldDifference | RosterDifference
     return pushed.get("participants", {}).get(difference.raw_id) == difference.acs_role
 
 
+def _made_by_lost_create(room: Room, acs_room: acs.AcsRoom) -> bool:
+    """Whether the room's create, whose answer was lost, may have made this ACS room."""
+    book = book_of(room)
+    sent_at = first_sent(book)
+    if sent_at is None:
+        return False
+    return lost_create_match(book["create_payload"], sent_at, acs_room) is not None
+
+
 def _unowned(found: Drift, listed: dict[str, acs.AcsRoom], now: datetime) -> None:
     """Sort the ACS rooms no live portal room owns: pending work, lost creates, or orphans."""
     owners = dict(Room.objects.filter(acs_id__in=list(listed)).values_list("acs_id", "deleted_at"))
@@ -321,13 +330,7 @@ def _unowned(found: Drift, listed: dict[str, acs.AcsRoom], now: datetime) -> Non
             if owners[acs_id] is not None:
                 found.pending.append(RemovalQueued(acs_id))
             continue
-        claimants = tuple(
-            room
-            for room in lost
-            if lost_create_match(
-                book_of(room)["create_payload"], first_sent(book_of(room)), acs_room
-            )
-        )
+        claimants = tuple(room for room in lost if _made_by_lost_create(room, acs_room))
         if claimants and all(
             room.sync.state == SyncState.STOPPED and room.deleted_at is None for room in claimants
         ):
