@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 help:
 	@echo "make run    install, migrate, create the admin user, serve on http://127.0.0.1:8000"
 	@echo "make test   install the test tools and run the whole suite (DATABASE_URL=postgres://... for PostgreSQL)"
-	@echo "make lint   ruff check, ruff format --check and the import layers (lint-imports)"
+	@echo "make lint   ruff, the import layers (lint-imports) and the types (mypy)"
 	@echo "make bench  run the benchmarks and print their table"
 
 $(PY):
@@ -36,6 +36,7 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix .

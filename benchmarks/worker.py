@@ -1,4 +1,4 @@
-"""The task worker three ways: drained in this process, in a thread, or as `manage.py run_worker`."""
+"""The task worker three ways: drained here, in a thread, or as `manage.py run_worker`."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ results.
 import math
 import os
 from argparse import ArgumentParser, ArgumentTypeError
+from typing import Any
 
 from django.core.management.base import CommandError
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV, run_with_reloader
@@ -54,9 +55,10 @@ class Command(db_worker.Command):
         max_tasks: int | None,
         worker_id: str,
         exclude_queues: str,
-        max_backoff: float,
-        **options,
+        **options: Any,
     ) -> None:
+        # Read from options: db_worker's handle() takes no such keyword (and mypy holds to it).
+        max_backoff = float(options.get("max_backoff", BACKOFF_CAP))
         # As django-tasks-db's db_worker.Command.handle, with the worker run by run() below.
         self.configure_logging(verbosity)
         queue_names = queue_name.split(",")
