@@ -1,8 +1,11 @@
-"""Fixtures shared by the whole suite: users in each staff group."""
+"""Fixtures shared by the whole suite: users in each staff group, Hypothesis profiles."""
+
+import os
 
 import pytest
 from django.apps import apps as django_apps
 from django.contrib.auth.models import Group
+from hypothesis import settings as hypothesis_settings
 
 from portal.access import (
     AUDITORS,
@@ -13,6 +16,17 @@ from portal.access import (
 )
 
 PASSWORD = "correct-horse-battery-staple"
+
+# Hypothesis: fewer examples on a developer's machine, more in CI (`.ci/run` runs with CI=true);
+# HYPOTHESIS_PROFILE=dev|ci chooses one by hand. No deadline: a busy machine would make an
+# example "too slow" and fail for nothing. Loaded here, before any test module builds its
+# settings, so tests that name no max_examples (tests/security's FUZZ) take the profile's.
+hypothesis_settings.register_profile("dev", max_examples=50, deadline=None)
+hypothesis_settings.register_profile("ci", max_examples=300, deadline=None, print_blob=True)
+hypothesis_settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE")
+    or ("ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "dev")
+)
 
 
 def _member_of(django_user_model, username: str, group: str | None):

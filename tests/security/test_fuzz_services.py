@@ -17,8 +17,9 @@ from rooms.csv_import import parse_participants_csv
 from rooms.models import Room
 from rooms.services import room_create
 
+# As many examples as the Hypothesis profile gives (tests/conftest.py): fewer on a developer's
+# machine, more in CI.
 FUZZ = settings(
-    max_examples=150,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
