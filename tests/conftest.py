@@ -95,3 +95,34 @@ def run_tasks(max_rounds: int = 50) -> int:
     with mock.patch.object(db_worker, "close_old_connections", lambda: None):
         worker.run()
     return worker._run_tasks
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _static_files_listed_once():
+    """WhiteNoise lists every static file each time a test client builds its middleware (some
+    30 ms, for most of the suite's tests); the files do not change during a run, so each process
+    lists them once per set of settings that decides what it finds and the headers it sends."""
+    from django.conf import settings
+    from whitenoise.middleware import WhiteNoiseMiddleware
+
+    scan = WhiteNoiseMiddleware.add_files_from_finders
+    listed: dict[str, dict] = {}
+    deciding = {"DEBUG", "FORCE_SCRIPT_NAME", "INSTALLED_APPS", "STATIC_URL", "STORAGES"}
+
+    def add_files_from_finders(self):
+        key = repr(
+            [
+                (name, getattr(settings, name))
+                for name in sorted(dir(settings))
+                if name in deciding or name.startswith(("STATICFILES_", "WHITENOISE_"))
+            ]
+        )
+        if key not in listed:
+            before = dict(self.files)
+            scan(self)
+            listed[key] = {url: f for url, f in self.files.items() if before.get(url) is not f}
+        self.files.update(listed[key])
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(WhiteNoiseMiddleware, "add_files_from_finders", add_files_from_finders)
+        yield
