@@ -28,9 +28,13 @@ $(VENV)/.installed-dev: pyproject.toml | $(PY)
 run: $(VENV)/.installed-run
 	@scripts/run.sh
 
+# The suite runs in parallel, a worker per core (pytest-xdist; each worker has its own test
+# database); worksteal evens out the long tests. PYTEST_XDIST=0 runs it in one process.
+PYTEST_XDIST ?= auto
+
 test: $(VENV)/.installed-dev
 	@scripts/install-browser.sh
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(PYTEST_XDIST) --dist worksteal $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
