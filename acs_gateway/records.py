@@ -15,6 +15,20 @@ class AcsRoom:
     pstn_dial_out_enabled: bool
 
 
+# What each gateway operation did, as the history names it.
+VERBS = {
+    "create_room": "created",
+    "update_room": "updated",
+    "delete_room": "deleted",
+    "get_room": "read",
+    "list_rooms": "listed",
+    "update_participants": "participants_pushed",
+    "list_participants": "participants_read",
+    "create_user": "created",
+    "delete_user": "deleted",
+}
+
+
 @dataclass(frozen=True)
 class Attempt:
     """One HTTP exchange with ACS, as the portal stores it (status None: no response arrived)."""
@@ -30,3 +44,9 @@ class Attempt:
     @property
     def ok(self) -> bool:
         return self.status is not None and self.status < 400
+
+    def audit_action(self, kind: str) -> str:
+        """The history's name for this exchange: acs.<kind>.<verb>, suffixed _failed unless ok
+        (acs.room.created, acs.identity.deleted_failed)."""
+        verb = VERBS.get(self.operation, self.operation)
+        return f"acs.{kind}.{verb}" + ("" if self.ok else "_failed")

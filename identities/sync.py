@@ -44,27 +44,6 @@ class CreateOutcomeUnknown(acs.AcsError):
     transient = False
 
 
-# What each ACS operation did, as the history names it: acs.room.created, acs.identity.deleted.
-# Here, the lowest sync module, so room and identity pushes share it (rooms may use identities).
-ATTEMPT_VERBS = {
-    "create_room": "created",
-    "update_room": "updated",
-    "delete_room": "deleted",
-    "get_room": "read",
-    "list_rooms": "listed",
-    "update_participants": "participants_pushed",
-    "list_participants": "participants_read",
-    "create_user": "created",
-    "delete_user": "deleted",
-}
-
-
-def attempt_action(kind: str, attempt: acs.Attempt) -> str:
-    """The audit action of one ACS exchange: acs.<kind>.<verb>, suffixed _failed unless ok."""
-    verb = ATTEMPT_VERBS.get(attempt.operation, attempt.operation)
-    return f"acs.{kind}.{verb}" + ("" if attempt.ok else "_failed")
-
-
 def mark_identity_dirty(pk: int, *, reset_attempts: bool = False, book: dict | None = None):
     engine.mark_dirty(KIND, pk, reset_attempts=reset_attempts, book=book)
 
@@ -122,7 +101,7 @@ def _push_once(identity: Identity, lease: Lease) -> str:
     def record(attempt) -> None:
         with transaction.atomic():
             audit.record(
-                action=attempt_action("identity", attempt),
+                action=attempt.audit_action("identity"),
                 target=identity,
                 acs_outcome=engine.outcome_of(attempt),
             )

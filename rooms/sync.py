@@ -10,7 +10,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import acs_gateway as acs
-from identities.sync import attempt_action
 from outbox import engine
 from outbox.engine import Lease
 from outbox.models import Entry
@@ -191,7 +190,7 @@ class _Recorder:
         self.attempts.append(attempt)
         with transaction.atomic():
             audit.record(
-                action=attempt_action("room", attempt),
+                action=attempt.audit_action("room"),
                 target=self.room,
                 room_id=self.room.pk,
                 acs_outcome=engine.outcome_of(attempt),
