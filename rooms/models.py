@@ -50,7 +50,9 @@ class Room(models.Model):
             models.CheckConstraint(
                 condition=Q(valid_until__lte=F("valid_from") + MAX_ROOM_LIFETIME),
                 name="room_at_most_180_days",
-                violation_error_message="A room can be valid for at most 180 days.",
+                violation_error_message=(
+                    f"A room can be valid for at most {MAX_ROOM_LIFETIME.days} days."
+                ),
             ),
         ]
         indexes = [
