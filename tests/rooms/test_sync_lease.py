@@ -156,8 +156,10 @@ def test_a_push_that_outlasts_the_lease_is_never_taken_over(emulator, scheduler,
         thread.join(timeout=60)
     emulator.clear_faults()
 
-    # It found the room held every time, though it kept trying for longer than one lease.
-    assert set(tries) == {"busy"}, tries
+    # It found the room held every time, though it kept trying for longer than one lease. The
+    # last try may come after the first worker let go and before it returned: that one finds the
+    # room done (the counts below prove it pushed nothing).
+    assert set(tries[:-1]) == {"busy"}, tries
     assert tried_at[-1] - tried_at[0] > 1.2, "the push took less than a lease: it tested nothing"
     counts = emulator.requests()["counts"]
     assert (counts.get("Rooms_Create"), counts.get("Identity_Create")) == (1, 3)
