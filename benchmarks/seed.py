@@ -462,7 +462,8 @@ def services_baseline(seeded: Seeded, *, rooms: int = 20, events: int = 300) -> 
             for n in range(rooms):
                 start = now + timedelta(days=1, hours=n)
                 room = room_create(
-                    actor=seeded.scheduler,
+                    # Its rooms have Presenters: only role admins give roles.
+                    actor=seeded.role_admin,
                     title=f"Baseline {n}",
                     valid_from=start,
                     valid_until=start + timedelta(hours=1),

@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 from django_tasks_db.models import DBTaskResult
 
-from benchmarks.seed import Sizes, seed, seed_emulator
+from benchmarks.seed import Sizes, seed, seed_emulator, services_baseline
 from identities.models import Identity
 from outbox.models import SyncState
 from portal.models import AuditChainHead, AuditEvent
@@ -81,3 +81,10 @@ def test_the_emulator_seeded_from_it_shows_no_drift(seeded, emulator):
     assert 0 < held < Room.objects.count()  # the rooms that ended are not in ACS
     found = drift()
     assert found.in_step, found
+
+
+def test_the_services_baseline_runs_through_the_services_and_leaves_nothing(seeded):
+    rooms, events = Room.objects.count(), AuditEvent.objects.count()
+    per = services_baseline(seeded)
+    assert per["room"] > 0 and per["event"] > 0
+    assert (Room.objects.count(), AuditEvent.objects.count()) == (rooms, events)
