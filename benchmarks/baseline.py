@@ -41,7 +41,7 @@ class RoomAdmin(admin.ModelAdmin):
         "valid_until",
         "participant_count",
         "owner",
-        "sync_state",
+        "sync",
     )
     search_fields = ("title",)
     list_per_page = ROWS_PER_PAGE
@@ -61,7 +61,7 @@ class ParticipantAdmin(admin.ModelAdmin):
 
 @admin.register(Identity, site=site)
 class IdentityAdmin(admin.ModelAdmin):
-    list_display = ("display_name", "email", "raw_id", "room_count", "sync_state")
+    list_display = ("display_name", "email", "raw_id", "room_count", "sync")
     search_fields = ("display_name", "email", "raw_id")
     list_per_page = ROWS_PER_PAGE
 
