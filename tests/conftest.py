@@ -23,10 +23,15 @@ PASSWORD = "correct-horse-battery-staple"
 # settings, so tests that name no max_examples (tests/security's FUZZ) take the profile's.
 hypothesis_settings.register_profile("dev", max_examples=50, deadline=None)
 hypothesis_settings.register_profile("ci", max_examples=300, deadline=None, print_blob=True)
-hypothesis_settings.load_profile(
-    os.environ.get("HYPOTHESIS_PROFILE")
-    or ("ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "dev")
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or (
+    "ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "dev"
 )
+hypothesis_settings.load_profile(HYPOTHESIS_PROFILE)
+
+
+def pytest_report_header(config):
+    examples = hypothesis_settings.default.max_examples
+    return f"hypothesis profile: {HYPOTHESIS_PROFILE} ({examples} examples per property)"
 
 
 def _member_of(django_user_model, username: str, group: str | None):
