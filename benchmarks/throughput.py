@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -78,6 +79,8 @@ class Outcome:
     unsettled: int
     dirty: list[int] = field(default_factory=list)
     retry_gaps: list[float] = field(default_factory=list)
+    # Other calls ACS accepted while changes arrived (they share the throttle's budget).
+    others: Counter[str] = field(default_factory=Counter)
 
     @property
     def rate(self) -> float:
@@ -139,12 +142,14 @@ def _run(emulator, load: Load, *, throttle: float | None, count: int, rate: floa
     drained = time.monotonic() - started - produced
     t2 = _now_ticks()
     emulator.clear_faults()
-    calls = [
-        (parse_rfc3339(entry["time"]), entry)
-        for entry in emulator.requests()["requests"]
-        if entry["operation"] == UPDATE
-    ]
+    every = [(parse_rfc3339(entry["time"]), entry) for entry in emulator.requests()["requests"]]
+    calls = [(at, entry) for at, entry in every if entry["operation"] == UPDATE]
     window = [entry for at, entry in calls if t0 <= at <= t1]
+    others = Counter(
+        entry["operation"]
+        for at, entry in every
+        if t0 <= at <= t1 and entry["operation"] != UPDATE and entry["status"] < 300
+    )
     seconds = (t1 - t0) / TICKS_PER_SECOND
     finished = DBTaskResult.objects.filter(enqueued_at__gte=since)
     tasks = finished.filter(finished_at__gte=_from_ticks(t0), finished_at__lt=_from_ticks(t1))
@@ -162,6 +167,7 @@ def _run(emulator, load: Load, *, throttle: float | None, count: int, rate: floa
         unsettled=unsettled,
         dirty=dirty,
         retry_gaps=_retry_gaps([(at, entry) for at, entry in calls if t0 <= at <= t2]),
+        others=others,
     )
 
 
@@ -213,6 +219,10 @@ def _describe(outcome: Outcome) -> str:
         text += (
             f"; a room's next call came {statistics.median(outcome.retry_gaps):.2f} s (median; "
             f"min {min(outcome.retry_gaps):.2f}, max {max(outcome.retry_gaps):.2f}) after its 429"
+        )
+    if outcome.others:
+        text += "; other calls accepted meanwhile: " + ", ".join(
+            f"{count} {operation}" for operation, count in outcome.others.most_common()
         )
     if outcome.unsettled:
         text += f"; {outcome.unsettled} rooms NOT settled after 180 s"

@@ -5,7 +5,8 @@ The outbox rows (outbox.models.Entry) are written here only. A change marks its 
 (a new generation, pending) and enqueues one push task when the transaction commits; a
 duplicate task costs nothing, because the task claims the row first and finds it held or
 confirmed. A failed push records its next try, and a push whose worker died leaves a lease
-that runs out: the sweep (run_worker calls it every few seconds) enqueues both.
+that runs out: the sweep (run_worker calls it when the next try comes, and every few seconds)
+enqueues both.
 """
 
 from __future__ import annotations
@@ -233,6 +234,17 @@ def sweep(*, limit: int = 500) -> int:
     for _, kind, pk in found:
         enqueue(kind, pk)
     return len(found)
+
+
+def next_try_after(moment: datetime) -> datetime | None:
+    """The earliest next try after `moment` (when the sweep next has a retry to enqueue)."""
+    return (
+        Entry.objects.filter(state__in=[SyncState.PENDING, SyncState.FAILED])
+        .filter(next_try_at__gt=moment)
+        .order_by("next_try_at")
+        .values_list("next_try_at", flat=True)
+        .first()
+    )
 
 
 # --------------------------------------------------------------------------- the lease

@@ -7,10 +7,10 @@ on an error it closes the broken connections, backs off (capped, jittered), wait
 database answers and starts the loop again. An outage is logged once when it starts and once
 when the worker resumes; each try in between only at DEBUG.
 
-Beside it a housekeeping thread runs the outbox's one scheduler every SWEEP_EVERY seconds
-(`outbox.engine.sweep`: it enqueues every push that is due, a retry whose time has come or one
-whose worker's lease ran out) and prunes finished task results (django-tasks-db's
-`prune_db_task_results`) once an hour.
+Beside it a housekeeping thread runs the outbox's one scheduler (`outbox.engine.sweep`: it
+enqueues every push that is due, a retry whose time has come or one whose worker's lease ran
+out) when the next retry is due and at least every SWEEP_EVERY seconds, and prunes finished
+task results (django-tasks-db's `prune_db_task_results`) once an hour.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ from contextlib import suppress
 from django.conf import settings
 from django.core.management import call_command
 from django.db import close_old_connections, connections, router
+from django.utils import timezone
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
-from outbox.engine import sweep
+from outbox.engine import next_try_after, sweep
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,12 @@ BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
 # A worker that ran this long since it last resumed is healthy: its next error is a new outage.
 HEALTHY_AFTER = 60.0
-# Retries wait for the sweep, so it runs often: one indexed query.
+# Retries wait for the sweep, so it runs when the earliest one is due (ACS's Retry-After is
+# about a second: waiting for a fixed round cost a throttled room a second each time), at least
+# every SWEEP_EVERY seconds (a lease that ran out), and at most every SWEEP_SOONEST seconds.
 SWEEP_EVERY = 2.0
+SWEEP_SOONEST = 0.1
+SWEEP_BATCH = 500
 PRUNE_EVERY = 3600.0
 
 
@@ -203,7 +208,8 @@ class ResilientWorker:
 
 
 class Housekeeper(threading.Thread):
-    """Enqueues due pushes every SWEEP_EVERY seconds; prunes old task results hourly."""
+    """Enqueues due pushes as their time comes (at least every SWEEP_EVERY seconds); prunes
+    old task results hourly."""
 
     def __init__(
         self,
@@ -223,17 +229,21 @@ class Housekeeper(threading.Thread):
         self.trouble = Trouble("Housekeeping (sweep, prune)", clock)
 
     def run(self) -> None:
-        while not self.stopping.wait(self.sweep_every):
-            self.tick()
+        wait = self.sweep_every
+        while not self.stopping.wait(wait):
+            wait = self.tick()
 
     def stop(self) -> None:
         self.stopping.set()
 
-    def tick(self) -> None:
+    def tick(self) -> float:
+        """One round; returns the seconds to wait before the next."""
+        wait = self.sweep_every
         try:
             close_old_connections()
-            if swept := sweep():
+            if swept := sweep(limit=SWEEP_BATCH):
                 log.info("Enqueued %d due pushes", swept)
+            wait = self.until_next_try() if swept < SWEEP_BATCH else SWEEP_SOONEST
             if self.clock() >= self.next_prune:
                 prune_task_results(self.backend_name)
                 self.next_prune = self.clock() + self.prune_every
@@ -245,6 +255,14 @@ class Housekeeper(threading.Thread):
             self.trouble.forget()
         finally:
             close_connections()
+        return wait
+
+    def until_next_try(self) -> float:
+        """Seconds until the earliest retry is due, within [SWEEP_SOONEST, sweep_every]."""
+        now = timezone.now()
+        if (at := next_try_after(now)) is None:
+            return self.sweep_every
+        return min(self.sweep_every, max(SWEEP_SOONEST, (at - now).total_seconds()))
 
 
 def prune_task_results(backend_name: str = "default") -> None:

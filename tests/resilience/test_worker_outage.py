@@ -409,7 +409,7 @@ def test_housekeeping_warns_once_while_the_database_is_gone(caplog, monkeypatch)
     caplog.set_level(logging.DEBUG, logger="outbox.worker")
     down = {"now": True}
 
-    def sweep():
+    def sweep(**options):
         if down["now"]:
             raise OperationalError("connection refused")
         return 0
