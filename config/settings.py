@@ -233,6 +233,8 @@ TASKS = {
 }
 # run_worker prunes finished task results older than this, hourly (outbox/worker.py).
 TASK_RESULT_RETENTION_DAYS = read_int("TASK_RESULT_RETENTION_DAYS", 7, minimum=1)
+# How far ahead a recurring series' occurrences exist as rooms (in ACS too); the worker rolls on.
+SERIES_HORIZON_DAYS = read_int("SERIES_HORIZON_DAYS", 56, minimum=1)
 
 # Error reports hide the ACS connection string, keys and tokens (see portal/errors.py).
 DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.errors.SecretsFilter"

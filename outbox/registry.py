@@ -1,4 +1,5 @@
-"""Which kinds of object the outbox pushes: each app registers its pusher in AppConfig.ready().
+"""Which kinds of object the outbox pushes, and the periodic jobs run_worker runs: each app
+registers its own in AppConfig.ready().
 
 The engine knows no app: it finds the model and the push function of a kind here.
 """
@@ -38,3 +39,23 @@ def pusher(kind: str) -> Pusher:
 
 def kinds() -> list[str]:
     return sorted(_pushers)
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """A job run_worker's housekeeper runs every `every` seconds (an app's own scheduler)."""
+
+    name: str
+    every: float
+    run: Callable[[], object]
+
+
+_periodic: dict[str, Periodic] = {}
+
+
+def every(name: str, seconds: float, run: Callable[[], object]) -> None:
+    _periodic[name] = Periodic(name=name, every=seconds, run=run)
+
+
+def periodic() -> list[Periodic]:
+    return [_periodic[name] for name in sorted(_periodic)]

@@ -9,8 +9,9 @@ when the worker resumes; each try in between only at DEBUG.
 
 Beside it a housekeeping thread runs the outbox's one scheduler (`outbox.engine.sweep`: it
 enqueues every push that is due, a retry whose time has come or one whose worker's lease ran
-out) when the next retry is due and at least every SWEEP_EVERY seconds, and prunes finished
-task results (django-tasks-db's `prune_db_task_results`) once an hour.
+out) when the next retry is due and at least every SWEEP_EVERY seconds, prunes finished
+task results (django-tasks-db's `prune_db_task_results`) once an hour, and runs the periodic
+jobs the apps registered (outbox.registry.every: the rooms app rolls its series' horizon).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from django.utils import timezone
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
+from outbox import registry
 from outbox.engine import next_try_after, sweep
 
 log = logging.getLogger(__name__)
@@ -225,6 +227,8 @@ class Housekeeper(threading.Thread):
         self.prune_every = prune_every
         self.clock = clock
         self.next_prune = clock()
+        # Each app's periodic jobs (outbox.registry.every): when each runs next.
+        self.next_runs: dict[str, float] = {}
         self.stopping = threading.Event()
         self.trouble = Trouble("Housekeeping (sweep, prune)", clock)
 
@@ -247,6 +251,7 @@ class Housekeeper(threading.Thread):
             if self.clock() >= self.next_prune:
                 prune_task_results(self.backend_name)
                 self.next_prune = self.clock() + self.prune_every
+            self.run_periodic()
         except Exception as exc:
             # The database may be gone for a while; the next round tries again.
             self.trouble.failed(exc)
@@ -256,6 +261,15 @@ class Housekeeper(threading.Thread):
         finally:
             close_connections()
         return wait
+
+    def run_periodic(self) -> None:
+        """Run the apps' periodic jobs that are due (the first round runs them all)."""
+        for job in registry.periodic():
+            if self.clock() < self.next_runs.get(job.name, float("-inf")):
+                continue
+            # Set first: a job that fails waits its period rather than failing every round.
+            self.next_runs[job.name] = self.clock() + job.every
+            job.run()
 
     def until_next_try(self) -> float:
         """Seconds until the earliest retry is due, within [SWEEP_SOONEST, sweep_every]."""
