@@ -10,6 +10,24 @@
 })();
 
 document.addEventListener("DOMContentLoaded", () => {
+  // The phone menu: "Menu" shows or hides it. The stylesheet folds it only on a narrow screen
+  // and only once this file runs, so without JavaScript the whole menu stays in view.
+  const menuButton = document.querySelector(".nav-toggle[aria-controls]");
+  const menu = menuButton && document.getElementById(menuButton.getAttribute("aria-controls"));
+  if (menuButton && menu) {
+    const setOpen = (open) => menuButton.setAttribute("aria-expanded", String(open));
+    menuButton.addEventListener("click", () => {
+      setOpen(menuButton.getAttribute("aria-expanded") !== "true");
+    });
+    // Escape folds an open menu and gives the focus back to its button, as a disclosure should.
+    menu.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape" || menuButton.getAttribute("aria-expanded") !== "true") return;
+      if (menuButton.offsetParent === null) return; // a wide screen: there is nothing to fold
+      setOpen(false);
+      menuButton.focus();
+    });
+  }
+
   // Move focus to the main region after an htmx swap that replaced it, for keyboard users.
   document.body.addEventListener("htmx:afterSwap", (event) => {
     if (event.detail.target.id === "main") {

@@ -1,0 +1,157 @@
+"""The portal at a phone's width and a desktop's: nothing wider than the screen, the folding
+menu, dark mode, and a role picker that saves once per choice, keyboard included."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from identities.services import NewPerson
+from rooms.models import Room
+from rooms.services import ParticipantEntry, room_create
+from tests.browser.conftest import screenshot, sign_in
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# 60 characters: the kind of address that pushed the Remove column out of the table.
+LONG_EMAIL = "augusta.ada.king.countess.of.lovelace@analytical-engines.org"
+PHONE = {"width": 390, "height": 844}
+ROLE_CHANGED = "portal.participant.role_changed"
+
+
+@pytest.fixture
+def room(superuser) -> Room:
+    start = timezone.now() + timedelta(hours=1)
+    people = [("Ada Lovelace", LONG_EMAIL), ("Alan Turing", "alan@example.com")]
+    return room_create(
+        actor=superuser,
+        title="Quarterly planning with the analytical engine working group",
+        valid_from=start,
+        valid_until=start + timedelta(hours=2),
+        participants=[
+            ParticipantEntry(person=NewPerson(display_name=name, email=email))
+            for name, email in people
+        ],
+    )
+
+
+def _page_width(page) -> tuple[int, int]:
+    return page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+
+
+def _fits_the_screen(page) -> bool:
+    scroll_width, inner_width = _page_width(page)
+    return scroll_width <= inner_width
+
+
+def _box(locator) -> dict:
+    box = locator.bounding_box()
+    assert box is not None, "not rendered"
+    return box
+
+
+def test_on_a_phone_the_menu_folds_behind_its_button(page, superuser):
+    page.set_viewport_size(PHONE)
+    sign_in(page, superuser)
+    menu = page.get_by_role("button", name="Menu")
+    rooms_link = page.get_by_role("link", name="Rooms", exact=True)
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(menu).to_have_attribute("aria-controls", "site-menu")
+    expect(rooms_link).to_be_hidden()
+    # The bar holds the brand and the button: a line, not a third of the screen.
+    assert _box(page.locator("header.topbar"))["height"] < PHONE["height"] / 10
+    screenshot(page, "layout-menu-folded")
+
+    menu.click()
+    expect(menu).to_have_attribute("aria-expanded", "true")
+    expect(rooms_link).to_be_visible()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    screenshot(page, "layout-menu-open")
+    rooms_link.focus()
+    page.keyboard.press("Escape")
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(menu).to_be_focused()
+
+    menu.click()
+    rooms_link.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Rooms")
+    expect(page.get_by_role("link", name="Rooms", exact=True)).to_be_hidden()
+    assert page.console_errors == []
+
+
+def test_on_a_wide_screen_the_menu_shows_without_a_button(page, superuser):
+    sign_in(page, superuser)
+    expect(page.get_by_role("button", name="Menu")).to_be_hidden()
+    expect(page.get_by_role("link", name="Rooms", exact=True)).to_be_visible()
+
+
+def test_without_javascript_a_phone_shows_the_whole_menu(chromium, live_server, superuser):
+    context = chromium.new_context(
+        base_url=live_server.url, viewport=PHONE, java_script_enabled=False
+    )
+    try:
+        page = context.new_page()
+        page.goto("/login/")
+        page.get_by_label("Username").fill(superuser.username)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url("**/")
+        expect(page.get_by_role("button", name="Menu")).to_be_hidden()
+        for name in ("Dashboard", "Rooms", "Identities", "History"):
+            expect(page.get_by_role("link", name=name, exact=True)).to_be_visible()
+        assert _fits_the_screen(page)
+    finally:
+        context.close()
+
+
+def _luminance(rgb: str) -> float:
+    """WCAG relative luminance of a computed colour such as "rgb(13, 17, 23)"."""
+    channels = [int(part) / 255 for part in rgb[rgb.index("(") + 1 : -1].split(",")[:3]]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(one: str, other: str) -> float:
+    light, dark = sorted((_luminance(one), _luminance(other)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+COLOURS = """() => {
+  const colour = (selector, property) => {
+    const el = document.querySelector(selector);
+    return el ? getComputedStyle(el)[property] : null;
+  };
+  return {
+    text: colour("body", "color"),
+    page: colour("body", "backgroundColor"),
+    muted: colour(".lead", "color"),
+    link: colour("main a", "color"),
+    card: colour(".card", "backgroundColor"),
+    cardText: colour(".card h2", "color"),
+  };
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_page_follows_the_systems_colour_scheme_and_stays_readable(
+    chromium, live_server, superuser, scheme
+):
+    context = chromium.new_context(
+        base_url=live_server.url, viewport={"width": 1280, "height": 900}, color_scheme=scheme
+    )
+    try:
+        page = context.new_page()
+        sign_in(page, superuser)
+        screenshot(page, f"layout-dashboard-{scheme}")
+        colours = page.evaluate(COLOURS)
+        page_is_dark = _luminance(colours["page"]) < 0.05
+        assert page_is_dark == (scheme == "dark"), colours
+        assert (_luminance(colours["card"]) < 0.05) == (scheme == "dark"), colours
+        assert _contrast(colours["text"], colours["page"]) >= 4.5, colours
+        assert _contrast(colours["cardText"], colours["card"]) >= 4.5, colours
+        assert _contrast(colours["muted"], colours["page"]) >= 4.5, colours
+        assert _contrast(colours["link"], colours["card"]) >= 4.5, colours
+    finally:
+        context.close()
