@@ -1,14 +1,19 @@
-"""Read a CSV of people to add to a room, check every row first, then add them all or none."""
+"""Read a CSV roster for a room: say what applying it does with each row (add a person, change
+a role, leave it as it is, or why it cannot), then do all of it in one change, or nothing."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.db.models.functions import Lower
 
 from identities.models import Identity
 from identities.services import NewPerson
@@ -49,7 +54,30 @@ ROLE_NOT_YOURS = (
     "Leave the role empty (Attendee) or ask a role admin to import the file."
 )
 EMAIL_REPEATED = "{email} is on line {first} already."
-ALREADY_IN_ROOM = "{person} is already in the room."
+EMAIL_REPEATED_ROLE = (
+    "{email} is on line {first} already as {first_role}, here as {role}: "
+    "list each person once, with the role they should have."
+)
+ROLE_CHANGE_NOT_YOURS = (
+    "You may not change the role of {person} from {old} to {new}: it needs the permission "
+    "“{permission}”. Keep their role ({old}) in the file or ask a role admin to import it."
+)
+PREVIEW_OUTDATED = (
+    "The room changed after your preview, so nothing was applied. "
+    "This is what applying the file would do now: check it and apply again."
+)
+NOTHING_TO_APPLY = (
+    "Everyone in the file is in the room with that role already: nothing was changed."
+)
+
+
+class Action(StrEnum):
+    """What applying the file does with one of its rows."""
+
+    ADD = "add"
+    CHANGE = "change"
+    UNCHANGED = "unchanged"
+    ERROR = "error"
 
 
 class RowError(NamedTuple):
@@ -66,23 +94,81 @@ class RowError(NamedTuple):
 
 @dataclass(frozen=True)
 class ImportRow:
+    """One person row of the file and what applying it does."""
+
     line: int
     name: str
     email: str
+    # The role the person will have; for an error row, the cell as written.
     role: str
     # The live identity with this e-mail, if the portal knows the person already.
     identity: Identity | None = None
-    action: str = "add"
+    action: str = Action.ADD
+    # For someone in the room already: their participant row and the role they have now.
+    participant_id: int | None = None
+    old_role: str | None = None
+    # Why an error row cannot be applied.
+    reasons: tuple[str, ...] = ()
 
 
 @dataclass
 class ImportPlan:
-    rows: list[ImportRow] = field(default_factory=list)
+    """Every row of a file with what applying it does, and everything wrong with it."""
+
+    # Every person row in file order, error rows too (the preview shows them all).
+    entries: list[ImportRow] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+    room_id: int | None = None
+    # People in the room whom the file does not list: they stay (a file never removes anyone).
+    not_in_file: int = 0
+
+    @property
+    def rows(self) -> list[ImportRow]:
+        """The rows without problems."""
+        return [row for row in self.entries if row.action != Action.ERROR]
+
+    @property
+    def adds(self) -> list[ImportRow]:
+        return [row for row in self.entries if row.action == Action.ADD]
+
+    @property
+    def changes(self) -> list[ImportRow]:
+        return [row for row in self.entries if row.action == Action.CHANGE]
+
+    @property
+    def unchanged(self) -> list[ImportRow]:
+        return [row for row in self.entries if row.action == Action.UNCHANGED]
+
+    @property
+    def error_rows(self) -> list[ImportRow]:
+        return [row for row in self.entries if row.action == Action.ERROR]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many rows each action has (the preview's summary)."""
+        counts = dict.fromkeys(Action, 0)
+        for row in self.entries:
+            counts[Action(row.action)] += 1
+        return {str(action): count for action, count in counts.items()}
 
     @property
     def ok(self) -> bool:
         return bool(self.rows) and not self.errors
+
+    @property
+    def has_changes(self) -> bool:
+        return any(row.action in (Action.ADD, Action.CHANGE) for row in self.entries)
+
+    @property
+    def fingerprint(self) -> str:
+        """A digest of what applying does, row by row: the preview's Apply carries it, so an
+        apply whose re-check of the room finds something else to do is shown, not done."""
+        parts = [str(self.room_id)] + [
+            f"{row.line}|{row.action}|{row.identity.pk if row.identity else row.email}|"
+            f"{row.old_role}|{row.role}"
+            for row in self.rows
+        ]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 
 def _text(data: bytes | str) -> str | None:
@@ -127,10 +213,21 @@ def _role(value: str) -> str | None:
     return {role.lower(): role for role in Role.values}.get(value.lower())
 
 
+@dataclass
+class _Candidate:
+    """A row as read, before the room is looked at; role None: the file names no roles."""
+
+    line: int
+    cells: dict[str, str]
+    email: str
+    role: str | None
+    reasons: list[str]
+
+
 def parse_participants_csv(data: bytes | str, *, room: Room, actor) -> ImportPlan:
-    """Check every row of the file against the room and what the actor may do; nothing is
-    written."""
-    plan = ImportPlan()
+    """Check every row of the file against the room and what the actor may do, and say what
+    applying it would do with each row; nothing is written."""
+    plan = ImportPlan(room_id=room.pk)
     text = _text(data)
     if text is None or "\x00" in text:
         plan.errors.append(RowError(None, NOT_TEXT))
@@ -165,23 +262,28 @@ def parse_participants_csv(data: bytes | str, *, room: Room, actor) -> ImportPla
         )
         return plan
 
-    candidates: list[tuple[int, str, str, str]] = []
-    first_line_of: dict[str, int] = {}
-    for line, record in body:
-        if len(record) > len(header) and any(cell.strip() for cell in record[len(header) :]):
-            plan.errors.append(
-                RowError(line, TOO_MANY_VALUES.format(count=len(record), expected=len(header)))
-            )
-            continue
-        cells = _cells(record, positions)
-        row_errors = _row_errors(line, cells, first_line_of, services.may_give_roles(actor))
-        plan.errors += row_errors
-        if not row_errors:
-            role = _role(cells["role"])
-            assert role is not None  # else _row_errors() refused the row's role
-            candidates.append((line, cells["name"], cells["email"].lower(), role))
-    _match_people(plan, candidates, room)
+    candidates = _read_rows(body, header, positions)
+    _match_people(plan, candidates, room, may_give_roles=services.may_give_roles(actor))
     return plan
+
+
+def _read_rows(
+    body: list[tuple[int, list[str]]], header: list[str], positions: dict[str, int]
+) -> list[_Candidate]:
+    """Each row's cells and what is wrong with it on its own or beside the rows above it."""
+    candidates = []
+    first_of: dict[str, tuple[int, str | None]] = {}
+    for line, record in body:
+        cells = _cells(record, positions)
+        email = cells["email"].lower()
+        # Without a role column the file says nothing of roles: those in the room keep theirs.
+        role = _role(cells["role"]) if "role" in positions else None
+        if len(record) > len(header) and any(cell.strip() for cell in record[len(header) :]):
+            reasons = [TOO_MANY_VALUES.format(count=len(record), expected=len(header))]
+        else:
+            reasons = _row_errors(cells, email, role, positions, first_of, line)
+        candidates.append(_Candidate(line, cells, email, role, reasons))
+    return candidates
 
 
 def _cells(record: list[str], positions: dict[str, int]) -> dict[str, str]:
@@ -194,67 +296,119 @@ def _cells(record: list[str], positions: dict[str, int]) -> dict[str, str]:
 
 
 def _row_errors(
-    line: int, cells: dict[str, str], first_line_of: dict[str, int], may_give_roles: bool
-) -> list[RowError]:
+    cells: dict[str, str],
+    email: str,
+    role: str | None,
+    positions: dict[str, int],
+    first_of: dict[str, tuple[int, str | None]],
+    line: int,
+) -> list[str]:
     errors = []
     if not cells["name"]:
-        errors.append(RowError(line, NAME_MISSING))
+        errors.append(NAME_MISSING)
     elif MAX_NAME is not None and len(cells["name"]) > MAX_NAME:
-        errors.append(RowError(line, NAME_TOO_LONG))
+        errors.append(NAME_TOO_LONG)
     elif any(is_control(char) for char in cells["name"]):
-        errors.append(RowError(line, NAME_CONTROL))
-    email = cells["email"].lower()
+        errors.append(NAME_CONTROL)
     # Required: the e-mail is how a person is recognised, so importing a file twice, or a
     # person the portal knows, never makes a second identity for them.
     if not email:
-        errors.append(RowError(line, EMAIL_MISSING))
+        errors.append(EMAIL_MISSING)
     elif MAX_EMAIL is not None and len(email) > MAX_EMAIL:
-        errors.append(RowError(line, EMAIL_TOO_LONG))
+        errors.append(EMAIL_TOO_LONG)
     else:
         try:
             validate_email(email)
         except ValidationError:
-            errors.append(RowError(line, EMAIL_INVALID.format(email=cells["email"])))
+            errors.append(EMAIL_INVALID.format(email=cells["email"]))
         else:
-            if email in first_line_of:
-                errors.append(
-                    RowError(line, EMAIL_REPEATED.format(email=email, first=first_line_of[email]))
-                )
+            if email in first_of:
+                errors.append(_repeated(email, role, *first_of[email]))
             else:
-                first_line_of[email] = line
-    role = _role(cells["role"])
-    if role is None:
+                first_of[email] = (line, role)
+    if "role" in positions and role is None:
         roles = ", ".join(Role.values)
-        errors.append(RowError(line, ROLE_UNKNOWN.format(role=cells["role"], roles=roles)))
-    elif role != Role.ATTENDEE and not may_give_roles:
-        permission = services.GIVE_ROLES[0]
-        errors.append(RowError(line, ROLE_NOT_YOURS.format(role=role, permission=permission)))
+        errors.append(ROLE_UNKNOWN.format(role=cells["role"], roles=roles))
     return errors
 
 
-def _match_people(plan: ImportPlan, candidates: list, room: Room) -> None:
-    """Find who the portal knows already (one query) and who is in the room (one more)."""
-    emails = [email for _, _, email, _ in candidates]
+def _repeated(email: str, role: str | None, first: int, first_role: str | None) -> str:
+    """A person listed twice: saying which two roles the file gives them, if it gives two."""
+    if role is not None and first_role is not None and role != first_role:
+        return EMAIL_REPEATED_ROLE.format(
+            email=email, first=first, first_role=first_role, role=role
+        )
+    return EMAIL_REPEATED.format(email=email, first=first)
+
+
+def _match_people(
+    plan: ImportPlan, candidates: list[_Candidate], room: Room, *, may_give_roles: bool
+) -> None:
+    """Find who the portal knows already (one query) and who is in the room (two more), and
+    decide each row: add, change the role, leave as it is, or refuse."""
+    good = [c for c in candidates if not c.reasons]
     known = {
-        identity.email: identity
-        for identity in Identity.objects.filter(email__in=emails, deleted_at__isnull=True)
+        identity.email.lower(): identity
+        for identity in Identity.objects.filter(deleted_at__isnull=True)
+        .alias(email_key=Lower("email"))
+        .filter(email_key__in=sorted({c.email for c in good}))
     }
-    present = set(
-        Participant.objects.filter(
+    present = {
+        identity_id: (pk, role)
+        for identity_id, pk, role in Participant.objects.filter(
             room=room, identity_id__in=[i.pk for i in known.values()]
-        ).values_list("identity_id", flat=True)
-    )
-    for line, name, email, role in candidates:
-        identity = known.get(email)
-        if identity is not None and identity.pk in present:
-            plan.errors.append(RowError(line, ALREADY_IN_ROOM.format(person=identity)))
-            continue
-        plan.rows.append(ImportRow(line=line, name=name, email=email, role=role, identity=identity))
+        ).values_list("identity_id", "pk", "role")
+    }
+    plan.not_in_file = Participant.objects.filter(room=room).count() - len(present)
+    for candidate in candidates:
+        row = _decide(candidate, known, present, may_give_roles)
+        plan.entries.append(row)
+        plan.errors += [RowError(row.line, reason) for reason in row.reasons]
     plan.errors.sort(key=lambda error: error.line or 0)
 
 
-def apply_plan(*, actor, room: Room, plan: ImportPlan) -> list[Participant]:
-    """Add everyone the plan lists in one service call: one transaction, one push to ACS."""
+def _decide(
+    candidate: _Candidate,
+    known: Mapping[str, Identity],
+    present: Mapping[int, tuple[int, str]],
+    may_give_roles: bool,
+) -> ImportRow:
+    row = ImportRow(
+        line=candidate.line,
+        name=candidate.cells["name"],
+        email=candidate.email,
+        role=candidate.role or candidate.cells["role"] or Role.ATTENDEE,
+    )
+    if candidate.reasons:
+        return replace(row, action=Action.ERROR, reasons=tuple(candidate.reasons))
+    identity = known.get(candidate.email)
+    permission = services.GIVE_ROLES[0]
+    if identity is None or identity.pk not in present:
+        # Someone new to the room: as when adding by hand, only role admins give a role.
+        role = candidate.role or Role.ATTENDEE
+        row = replace(row, role=role, identity=identity)
+        if role != Role.ATTENDEE and not may_give_roles:
+            reason = ROLE_NOT_YOURS.format(role=role, permission=permission)
+            return replace(row, action=Action.ERROR, reasons=(reason,))
+        return row
+    participant_id, old_role = present[identity.pk]
+    role = candidate.role or old_role
+    row = replace(
+        row, role=role, identity=identity, participant_id=participant_id, old_role=old_role
+    )
+    if role == old_role:
+        return replace(row, action=Action.UNCHANGED)
+    if not may_give_roles:
+        reason = ROLE_CHANGE_NOT_YOURS.format(
+            person=identity, old=old_role, new=role, permission=permission
+        )
+        return replace(row, action=Action.ERROR, reasons=(reason,))
+    return replace(row, action=Action.CHANGE)
+
+
+def apply_plan(*, actor, room: Room, plan: ImportPlan) -> services.RosterChange:
+    """Add everyone the plan adds and change the roles it changes in one service call: one
+    transaction, one push to ACS. A plan with any error row applies nothing."""
     if not plan.ok:
         raise ValidationError([str(error) for error in plan.errors] or NO_ROWS)
     entries = [
@@ -262,6 +416,34 @@ def apply_plan(*, actor, room: Room, plan: ImportPlan) -> list[Participant]:
             person=row.identity or NewPerson(display_name=row.name, email=row.email),
             role=row.role,
         )
-        for row in plan.rows
+        for row in plan.adds
     ]
-    return services.participants_add(actor=actor, room=room, entries=entries)
+    roles = {row.participant_id: row.role for row in plan.changes if row.participant_id}
+    return services.participants_apply_roster(actor=actor, room=room, add=entries, roles=roles)
+
+
+def preview_is_current(plan: ImportPlan, shown: str | None) -> bool:
+    """Whether the plan checked at Apply is the one the preview showed (its fingerprint).
+
+    A post without one (not from the preview page) applies what the file says now, as checked.
+    """
+    return shown is None or shown == plan.fingerprint
+
+
+def applied_message(result: services.RosterChange, room: Room) -> str:
+    """What an apply did, in a sentence for the room page."""
+    added, changed = len(result.added), len(result.changed)
+    if added and changed:
+        return (
+            f"Added {_people(added)} to {room.title} and changed the role of "
+            f"{_people(changed)}, as the file says."
+        )
+    if added:
+        return f"Added {_people(added)} from the file to {room.title}."
+    if changed:
+        return f"Changed the role of {_people(changed)} in {room.title}, as the file says."
+    return NOTHING_TO_APPLY
+
+
+def _people(count: int) -> str:
+    return "1 person" if count == 1 else f"{count} people"

@@ -329,6 +329,7 @@ def participants_import(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     upload_form = CsvUploadForm()
     apply_form = plan = None
     apply_errors: list[str] = []
+    outdated = False
     if request.method == "POST" and "apply" in request.POST:
         apply_form = CsvApplyForm(request.POST)
         if apply_form.is_valid():
@@ -336,15 +337,14 @@ def participants_import(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             plan = csv_import.parse_participants_csv(
                 apply_form.cleaned_data["csv"], room=room, actor=request.user
             )
-            if plan.ok:
+            outdated = not csv_import.preview_is_current(plan, request.POST.get("plan"))
+            if plan.ok and not outdated:
                 try:
-                    added = csv_import.apply_plan(actor=request.user, room=room, plan=plan)
+                    result = csv_import.apply_plan(actor=request.user, room=room, plan=plan)
                 except ValidationError as exc:
                     apply_errors = exc.messages
                 else:
-                    messages.success(
-                        request, f"Added {_people(len(added))} from the file to {room.title}."
-                    )
+                    messages.success(request, csv_import.applied_message(result, room))
                     return redirect(_detail_url(room))
         else:
             # An ErrorList yields each message as text; the stubs type its items as the errors.
@@ -361,6 +361,8 @@ def participants_import(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "apply_form": apply_form,
         "plan": plan,
         "apply_errors": apply_errors,
+        # Said only beside a plan that could be applied: with errors, those say it all.
+        "outdated": csv_import.PREVIEW_OUTDATED if outdated and plan and plan.ok else "",
         "columns": csv_import.COLUMNS,
         "max_rows": csv_import.MAX_ROWS,
         "roles": ROLES,

@@ -47,6 +47,13 @@ def _hidden_csv(html: str) -> str:
     return html_lib.unescape(match.group(1))
 
 
+def _apply(html: str) -> dict[str, str]:
+    """The preview's Apply form as a browser posts it: the file and the plan it showed."""
+    match = re.search(r'<input type="hidden" name="plan" value="([0-9a-f]+)">', html)
+    assert match, "the preview carries its plan in a hidden field"
+    return {"csv": _hidden_csv(html), "plan": match.group(1), "apply": "1"}
+
+
 def test_the_upload_page_shows_the_expected_columns_with_an_example(client, scheduler, room):
     client.force_login(scheduler)
     response = client.get(_url(room))
@@ -67,8 +74,8 @@ def test_a_preview_shows_each_row_and_writes_nothing(client, role_admin, room):
     assert response.status_code == 200
     assert _counts() == before
     assert "Ada Lovelace" in html and "Grace Hopper" in html
-    assert "Add (new identity)" in html
-    assert "Add (the portal knows Alan Turing)" in html
+    assert "Add</span> new identity" in html
+    assert "Add</span> the portal knows Alan Turing" in html
     assert 'name="apply"' in html
     assert "Apply: add 3 people" in html
     assert "Ada Lovelace,ada@example.com,Presenter" in _hidden_csv(html)
@@ -81,7 +88,9 @@ def test_a_bad_row_is_named_by_its_line_and_nothing_can_be_applied(client, sched
     html = response.content.decode()
     assert response.status_code == 200
     assert "Line 5: &#x27;bob@&#x27; is not a valid e-mail address." in html
-    assert "Line 6: Olga Owner &lt;olga@example.com&gt; is already in the room." in html
+    # Olga is in the room as the file says: unchanged, not an error.
+    assert "Line 6:" not in html
+    assert "Unchanged</span> in the room as Attendee" in html
     assert "fix the file and upload it again" in html
     assert 'name="apply"' not in html
     assert _counts() == before
@@ -103,7 +112,7 @@ def test_applying_adds_everyone_in_one_participants_patch(
     preview = _upload(client, room, GOOD_CSV).content.decode()
     before = emulator.requests()["counts"].get("Participants_Update", 0)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(_url(room), {"csv": _hidden_csv(preview), "apply": "1"})
+        response = client.post(_url(room), _apply(preview))
     assert response.status_code == 302
     run_tasks()
     assert dict(room.participants.values_list("identity__email", "role")) == {
@@ -115,7 +124,7 @@ def test_applying_adds_everyone_in_one_participants_patch(
     assert emulator.requests()["counts"].get("Participants_Update", 0) - before == 1
 
 
-def test_apply_checks_the_file_again_and_refuses_a_now_bad_row(client, role_admin, room):
+def test_apply_checks_the_file_again_and_shows_what_changed_instead(client, role_admin, room):
     client.force_login(role_admin)
     preview = _upload(client, room, GOOD_CSV).content.decode()
     # Someone adds Ada between the preview and Apply.
@@ -125,11 +134,13 @@ def test_apply_checks_the_file_again_and_refuses_a_now_bad_row(client, role_admi
         entries=[services.ParticipantEntry(NewPerson("Ada Lovelace", "ada@example.com"))],
     )
     before = _counts()
-    response = client.post(_url(room), {"csv": _hidden_csv(preview), "apply": "1"})
-    html = response.content.decode()
+    response = client.post(_url(room), _apply(preview))
+    html = html_lib.unescape(response.content.decode())
     assert response.status_code == 200
-    assert "Line 2:" in html and "is already in the room." in html
-    assert 'name="apply"' not in html
+    assert "The room changed after your preview, so nothing was applied." in html
+    # Ada's row is now a role change, which the new preview shows before anything is applied.
+    assert "Change</span> Attendee → Presenter" in html
+    assert "Apply: add 2 people and change 1 role" in html
     assert _counts() == before
 
 

@@ -1,4 +1,4 @@
-"""Add the people of a CSV file (name, email, role) to a room, all of them or none."""
+"""Apply a CSV roster (name, email, role) to a room: add people, change roles, all or nothing."""
 
 import sys
 from pathlib import Path
@@ -18,8 +18,9 @@ ACS_ID_DIGITS = 15
 
 class Command(BaseCommand):
     help = (
-        "Add everyone in a CSV file (columns name, email and optionally role) to a room. "
-        "Every row is checked first; with any bad row nothing is added."
+        "Add everyone in a CSV file (columns name, email and optionally role) to a room, and "
+        "give those in it already the file's role. Every row is checked first; with any bad "
+        "row nothing is changed."
     )
 
     def add_arguments(self, parser):
@@ -60,18 +61,21 @@ class Command(BaseCommand):
                     f"Line {row.line}: {row.action} {row.name} <{row.email}> as {row.role} "
                     f"({known})"
                 )
+            changes = _role_changes(len(plan.changes), "change")
             self.stdout.write(
-                f"Dry run: would add {_people(len(plan.rows))} to {target}; nothing was written."
+                f"Dry run: would add {_people(len(plan.adds))} to {target}{changes}; "
+                "nothing was written."
             )
             return
         try:
-            added = csv_import.apply_plan(actor=user, room=target, plan=plan)
+            result = csv_import.apply_plan(actor=user, room=target, plan=plan)
         except ValidationError as exc:
             # The room changed since the check (someone added a listed person meanwhile).
             raise CommandError(f"Nothing was added: {'; '.join(exc.messages)}") from exc
         except PermissionDenied as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(f"Added {_people(len(added))} to {target}.")
+        changes = _role_changes(len(result.changed), "changed")
+        self.stdout.write(f"Added {_people(len(result.added))} to {target}{changes}.")
 
 
 def _find_room(value: str) -> Room:
@@ -89,3 +93,7 @@ def _find_room(value: str) -> Room:
 
 def _people(count: int) -> str:
     return f"{count} participant" if count == 1 else f"{count} participants"
+
+
+def _role_changes(count: int, verb: str) -> str:
+    return f" and {verb} the role of {_people(count)}" if count else ""
