@@ -118,7 +118,33 @@ def rrule_text(series: Series) -> str:
 
 
 def _snapshot(series: Series) -> dict:
-    return {name: getattr(series, name) for name in SERIES_FIELDS}
+    """The series' fields as the history shows them: a length in words, a time as HH:MM."""
+    values = {name: getattr(series, name) for name in SERIES_FIELDS}
+    values["duration"] = length_text(series.duration)
+    values["start_time"] = f"{series.start_time:%H:%M}"
+    values["weekdays"] = ", ".join(
+        recurrence.WEEKDAY_NAMES[int(d)] for d in series.weekdays.split(",") if d.isdigit()
+    )
+    return values
+
+
+def length_text(duration: timedelta) -> str:
+    """'1 hour 30 minutes', '2 days'."""
+    minutes = int(duration.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [
+        f"{count} {unit}{'' if count == 1 else 's'}"
+        for count, unit in ((days, "day"), (hours, "hour"), (minutes, "minute"))
+        if count
+    ]
+    return " ".join(parts) or "less than a minute"
+
+
+def scope_text(series: Series, scope_from: datetime | None) -> str:
+    if scope_from is None:
+        return "all occurrences"
+    return f"from the occurrence of {scope_from.astimezone(zone_of(series)):%a %d %b %Y} on"
 
 
 # --------------------------------------------------------------------------- checking
@@ -429,6 +455,7 @@ def series_roster_change(
                 raise ValidationError(NOT_IN_SERIES.format(person=person))
         added = _roster_add(actor, current, add, events)
         changed_roles = {pk: role for pk, role in roles.items() if places[pk].role != role}
+        was = {pk: place.role for pk, place in places.items()}
         for pk, role in changed_roles.items():
             places[pk].role = role
         SeriesParticipant.objects.bulk_update([places[pk] for pk in changed_roles], ["role"])
@@ -445,22 +472,17 @@ def series_roster_change(
                 changes={
                     "scope": {
                         "before": None,
-                        "after": "all occurrences"
-                        if scope_from is None
-                        else f"from {scope_from.isoformat()}",
+                        "after": scope_text(current, scope_from),
                     },
                     **{
                         f"person {label[pk]}": {"before": None, "after": role}
                         for pk, role in added.items()
                     },
                     **{
-                        f"person {label[pk]}": {"before": places[pk].role, "after": role}
+                        f"person {label[pk]}": {"before": was[pk], "after": role}
                         for pk, role in changed_roles.items()
                     },
-                    **{
-                        f"person {label[pk]}": {"before": places[pk].role, "after": None}
-                        for pk in remove
-                    },
+                    **{f"person {label[pk]}": {"before": was[pk], "after": None} for pk in remove},
                 },
             )
         )
@@ -626,9 +648,7 @@ def series_update(
                     **changes,
                     "scope": {
                         "before": None,
-                        "after": "all occurrences"
-                        if scope_from is None
-                        else f"from {scope_from.isoformat()}",
+                        "after": scope_text(current, scope_from),
                     },
                     "rule": {"before": describe(old), "after": describe(target)},
                 },
@@ -856,9 +876,7 @@ def series_cancel(*, actor, series: Series, scope_from: datetime | None = None) 
                     **change,
                     "scope": {
                         "before": None,
-                        "after": "all occurrences"
-                        if scope_from is None
-                        else f"from {scope_from.isoformat()}",
+                        "after": scope_text(current, scope_from),
                     },
                 },
             )

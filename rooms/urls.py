@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from rooms.views import browse, detail, edit
+from rooms.views import browse, detail, edit, series
 
 app_name = "rooms"
 
@@ -29,4 +29,12 @@ urlpatterns = [
         detail.participant_remove,
         name="participant_remove",
     ),
+    # Recurring series: each occurrence is a room of its own.
+    path("series/", series.series_list, name="series_list"),
+    path("series/new/", series.series_create, name="series_create"),
+    path("series/<int:pk>/", series.series_detail, name="series_detail"),
+    path("series/<int:pk>/edit/", series.series_edit, name="series_edit"),
+    path("series/<int:pk>/roster/", series.series_roster, name="series_roster"),
+    path("series/<int:pk>/cancel/", series.series_cancel, name="series_cancel"),
+    path("series/<int:pk>/skip/<int:room_pk>/", series.series_skip, name="series_skip"),
 ]
