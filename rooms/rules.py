@@ -36,6 +36,21 @@ def next_full_hour(now: datetime | None = None) -> datetime:
     return local.replace(minute=0, second=0, microsecond=0).astimezone(UTC) + timedelta(hours=1)
 
 
+QUARTER_HOUR = timedelta(minutes=15)
+
+
+def next_quarter_hour(now: datetime | None = None) -> datetime:
+    """The next quarter hour (:00, :15, :30, :45) in the active zone, as a UTC instant.
+
+    Where a new room starts by default: soon enough to be the meeting about to be planned, on a
+    time people type and read, and never in the past by the time the form is saved.
+    """
+    local = timezone.localtime(now or timezone.now())
+    floor = local.replace(minute=local.minute - local.minute % 15, second=0, microsecond=0)
+    # Added in UTC, like next_full_hour: a DST change within it cannot give a skipped wall time.
+    return floor.astimezone(UTC) + QUARTER_HOUR
+
+
 def check_window(valid_from: datetime, valid_until: datetime, *, now: datetime | None = None):
     """Raise a ValidationError keyed by field for every rule ACS would refuse the window for."""
     now = now or timezone.now()
@@ -81,6 +96,15 @@ def window_q(state: str, now: datetime) -> Q:
     }[WindowState(state)]
 
 
+def not_ended_q(now: datetime) -> Q:
+    """Live or upcoming rooms at `now`: exactly those window_q(ENDED) leaves out.
+
+    valid_until > now, not ~window_q(ENDED): the same rooms (a room ends after it starts), as a
+    range the (valid_until, valid_from) index answers.
+    """
+    return Q(valid_until__gt=now)
+
+
 def window_state(valid_from: datetime, valid_until: datetime, now: datetime) -> WindowState:
     """The window state of one room at `now`: the same bounds as window_q."""
     if valid_from > now:
@@ -88,3 +112,31 @@ def window_state(valid_from: datetime, valid_until: datetime, now: datetime) -> 
     if valid_until <= now:
         return WindowState.ENDED
     return WindowState.LIVE
+
+
+# --------------------------------------------------------------------------- extending a room
+
+EXTEND_BY = timedelta(days=7)
+
+
+class ExtendBlocked(TextChoices):
+    """Why "Extend by 7 days" cannot apply to a room; the page hides it, the view refuses it."""
+
+    ENDED = "ended", "The room has ended: ACS no longer holds it."
+    AT_LIMIT = "at_limit", f"The room already lasts the {MAX_DAYS} days ACS allows."
+
+
+def extend_blocked(
+    valid_from: datetime, valid_until: datetime, now: datetime
+) -> ExtendBlocked | None:
+    """Why a room cannot be extended at `now`, or None when it can."""
+    if window_state(valid_from, valid_until, now) == WindowState.ENDED:
+        return ExtendBlocked.ENDED
+    if valid_until >= valid_from + MAX_ROOM_LIFETIME:
+        return ExtendBlocked.AT_LIMIT
+    return None
+
+
+def extended_until(valid_from: datetime, valid_until: datetime) -> datetime:
+    """A room's end once extended: a week later, at most MAX_ROOM_LIFETIME after its start."""
+    return min(valid_until + EXTEND_BY, valid_from + MAX_ROOM_LIFETIME)

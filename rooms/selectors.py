@@ -28,7 +28,7 @@ from identities.models import Identity
 from outbox.models import Entry, SyncState
 from portal.services import search_text
 from rooms.models import MAX_ROOM_LIFETIME, Participant, Room
-from rooms.rules import WindowState, window_q
+from rooms.rules import WindowState, not_ended_q, window_q, window_state
 
 PER_PAGE = 25
 # What a page of many rooms loads: every field but the big ones no such page shows (the notes,
@@ -50,7 +50,18 @@ SYNC_CHOICES = [*SyncState.choices, (NEEDS_ATTENTION, "Needs attention")]
 SORTS = ("title", "valid_from", "valid_until", "sync_state", "created_at")
 # What a sort names in the query: the sync state is the outbox row's.
 _SORT_FIELDS = {"sync_state": "sync__state"}
-DEFAULT_SORT = "-valid_from"
+# The list's own order, until a column is clicked: the rooms that matter now first (live ones
+# soonest ending, then upcoming ones soonest starting, then ended ones most recently ended).
+DEFAULT_SORT = "now"
+
+# A Window filter value beside the WindowState ones: every room, ended ones too. No value at all
+# (the default) is live and upcoming rooms: ended ones appear only when asked for.
+ANY_TIME = "any"
+STATE_CHOICES = [
+    ("", "Live and upcoming"),
+    *WindowState.choices,
+    (ANY_TIME, "Any time"),
+]
 
 
 def parse_sort(value: str | None) -> str:
@@ -58,6 +69,31 @@ def parse_sort(value: str | None) -> str:
     if value and value.removeprefix("-") in SORTS:
         return value
     return DEFAULT_SORT
+
+
+def _now_first(now: datetime) -> tuple:
+    """ORDER BY for DEFAULT_SORT: window state, then the time that matters in that state.
+
+    One CASE ranks the states (rules.window_q, so the list sorts by the state it shows); each
+    state's own time is a CASE that is NULL outside it, so within a rank only that one differs.
+    """
+    live, upcoming, ended = (
+        window_q(state, now)
+        for state in (WindowState.LIVE, WindowState.UPCOMING, WindowState.ENDED)
+    )
+    rank = Case(
+        When(live, then=Value(0)),
+        When(upcoming, then=Value(1)),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
+    return (
+        rank.asc(),
+        Case(When(live, then=F("valid_until"))).asc(),
+        Case(When(upcoming, then=F("valid_from"))).asc(),
+        Case(When(ended, then=F("valid_until"))).desc(),
+        F("pk").asc(),
+    )
 
 
 @dataclass(frozen=True)
@@ -75,6 +111,11 @@ class RoomFilters:
     @property
     def active(self) -> bool:
         return bool(self.q or self.state or self.sync or self.owner or self.day)
+
+    @property
+    def shows_ended(self) -> bool:
+        """Whether ended rooms can be in the list: only when the Window filter asks for them."""
+        return self.state in (WindowState.ENDED, ANY_TIME)
 
 
 def live_rooms() -> QuerySet[Room]:
@@ -178,6 +219,8 @@ def _filtered(*, user, filters: RoomFilters, now: datetime) -> QuerySet[Room]:
         rooms = rooms.filter(_matches(query))
     if filters.state in WindowState.values:
         rooms = rooms.filter(window_q(filters.state, now))
+    elif filters.state != ANY_TIME:
+        rooms = rooms.filter(not_ended_q(now))
     if filters.sync == NEEDS_ATTENTION:
         rooms = rooms.filter(needs_attention_q(now))
     elif filters.sync in SyncState.values:
@@ -188,6 +231,8 @@ def _filtered(*, user, filters: RoomFilters, now: datetime) -> QuerySet[Room]:
         start, end = day_bounds(filters.day)
         rooms = rooms.filter(overlapping(start, end))
     sort = parse_sort(filters.sort)
+    if sort == DEFAULT_SORT:
+        return rooms.order_by(*_now_first(now))
     name = sort.removeprefix("-")
     descending = sort != name
     # Titles sort as people read them, not capitals first.
@@ -257,6 +302,8 @@ class CalendarEntry:
     end: datetime
     continues_before: bool
     continues_after: bool
+    # Live, upcoming or ended now, as the list and the dashboard say (rules.window_state).
+    state: WindowState = WindowState.UPCOMING
 
 
 @dataclass
@@ -292,8 +339,9 @@ def week_start(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
-def week_calendar(*, user, day: date, per_day: int = 12) -> Week:
+def week_calendar(*, user, day: date, per_day: int = 12, now: datetime | None = None) -> Week:
     """The week holding `day`, Monday first, in the user's zone, each day's rooms clipped to it."""
+    now = now or timezone.now()
     monday = week_start(day)
     today = timezone.localdate()
     days = []
@@ -325,6 +373,7 @@ def week_calendar(*, user, day: date, per_day: int = 12) -> Week:
                     end=min(room.valid_until, cell.end),
                     continues_before=room.valid_from < cell.start,
                     continues_after=room.valid_until > cell.end,
+                    state=window_state(room.valid_from, room.valid_until, now),
                 )
             )
     return Week(start=monday, days=days)

@@ -10,7 +10,8 @@ from django.views.decorators.http import require_GET
 
 from portal.http import HtmxHttpRequest, needs, render_page
 from rooms import selectors
-from rooms.selectors import SYNC_CHOICES, RoomFilters, WindowState
+from rooms.rules import WindowState
+from rooms.selectors import ANY_TIME, DEFAULT_SORT, STATE_CHOICES, SYNC_CHOICES, RoomFilters
 
 
 def _within_calendar(day: date) -> bool:
@@ -35,9 +36,8 @@ class RoomFilterForm(forms.Form):
             }
         ),
     )
-    state = forms.ChoiceField(
-        label="Window", required=False, choices=[("", "Any time"), *WindowState.choices]
-    )
+    # Live and upcoming rooms unless asked otherwise: ended ones are behind "Ended" or "Any time".
+    state = forms.ChoiceField(label="Window", required=False, choices=STATE_CHOICES)
     sync = forms.ChoiceField(label="Sync", required=False, choices=[("", "Any"), *SYNC_CHOICES])
     owner = forms.TypedChoiceField(label="Owner", required=False, coerce=int, empty_value=None)
     day = forms.DateField(
@@ -91,6 +91,25 @@ def _sort_links(current: str) -> dict[str, dict]:
     return links
 
 
+# What the list's own order is, said above the table while no column sort is chosen.
+_ORDER_NOTES = {
+    "": "Live rooms first, soonest ending; then upcoming rooms, soonest starting.",
+    WindowState.LIVE: "Soonest ending first.",
+    WindowState.UPCOMING: "Soonest starting first.",
+    WindowState.ENDED: "Most recently ended first.",
+    ANY_TIME: (
+        "Live rooms first, soonest ending; then upcoming rooms, soonest starting; "
+        "then ended rooms, most recently ended."
+    ),
+}
+
+
+def _order_note(filters: RoomFilters) -> str:
+    if filters.sort != DEFAULT_SORT:
+        return ""
+    return _ORDER_NOTES.get(filters.state, _ORDER_NOTES[""])
+
+
 @require_GET
 @needs("rooms.view_room", "view rooms")
 def room_list(request: HtmxHttpRequest) -> HttpResponse:
@@ -104,6 +123,9 @@ def room_list(request: HtmxHttpRequest) -> HttpResponse:
         "page": page,
         "rooms": page.object_list,
         "sort_links": _sort_links(filters.sort),
+        "default_sort": DEFAULT_SORT,
+        "order_note": _order_note(filters),
+        "any_time": ANY_TIME,
     }
     return render_page(request, "rooms/list.html", context, partial="results")
 
@@ -125,11 +147,12 @@ def _parse_week(value: str | None) -> tuple[date, bool]:
 @needs("rooms.view_room", "view rooms")
 def room_calendar(request: HtmxHttpRequest) -> HttpResponse:
     day, understood = _parse_week(request.GET.get("week"))
-    week = selectors.week_calendar(user=request.user, day=day)
+    now = timezone.now()
+    week = selectors.week_calendar(user=request.user, day=day, now=now)
     context = {
         "week": week,
         "bad_week": None if understood else request.GET.get("week"),
         "this_week": selectors.week_start(timezone.localdate()),
-        "now": timezone.now(),
+        "now": now,
     }
     return render_page(request, "rooms/calendar.html", context, partial="week")

@@ -1,5 +1,6 @@
 """Tests for the dashboard: room cards, rooms not in sync and their retry, the latest history."""
 
+import re
 import zoneinfo
 from datetime import datetime, time, timedelta
 
@@ -96,7 +97,7 @@ def test_it_shows_todays_rooms_in_the_users_zone(signed_in):
 
     assert "Auckland lunch" in today_card
     assert "Auckland tomorrow" not in today_card
-    assert f"?day={today.isoformat()}&amp;sort=valid_from" in today_card
+    assert f"?day={today.isoformat()}&amp;state=any&amp;sort=valid_from" in today_card
 
 
 def test_it_lists_rooms_not_in_sync_with_their_errors(signed_in):
@@ -149,6 +150,55 @@ def test_it_links_each_card_to_the_filtered_list(signed_in):
         ("dash-sync", "?sync=attention"),
     ]:
         assert f'href="/rooms/{query}' in card(html, heading)
+
+
+def test_todays_rooms_say_whether_they_are_live_upcoming_or_over(signed_in):
+    room("Over this morning", -0.5, -0.25)
+    room("On now", -0.25, 0.25)
+    room("Soon", 0.25, 0.5)
+
+    today = card(signed_in.get(DASHBOARD).content.decode(), "dash-today")
+
+    for title, badge in [
+        ("Over this morning", '<span class="badge badge-expired">Ended</span>'),
+        ("On now", '<span class="badge badge-live">Live</span>'),
+        ("Soon", '<span class="badge badge-upcoming">Upcoming</span>'),
+    ]:
+        if title in today:  # near midnight a room may fall on another day
+            item = today[today.index(title) : today.index("</li>", today.index(title))]
+            assert badge in item
+
+
+def _count(client, href: str) -> int:
+    html = client.get(href.replace("&amp;", "&")).content.decode()
+    return int(re.search(r'<p class="result-count"><strong>(\d+) ', html)[1])
+
+
+def test_each_card_counts_the_rooms_the_list_behind_its_link_holds(signed_in):
+    room("Live now", -1, 1)
+    room("Live till tomorrow", -2, 30)
+    room("Later", 1, 2)
+    room("Ended just now", -2, -0.01)
+    room("Refused, ended", -3, -2, state=SyncState.STOPPED, last_error="400")
+    room("Refused, later", 3, 4, state=SyncState.STOPPED, last_error="400")
+
+    html = signed_in.get(DASHBOARD).content.decode()
+
+    # Cards whose link lists exactly their rooms: the same definition of live, of today, of
+    # out of sync, on both pages (ended rooms included where the card counts them).
+    for heading in ("dash-live", "dash-today", "dash-sync"):
+        section = card(html, heading)
+        stat = re.search(r'<(?:p class="stat"|span class="badge[^"]*")>(\d+)<', section)[1]
+        link = re.search(r'<p class="see-all"><a href="([^"]+)"', section)[1]
+        assert _count(signed_in, link) == int(stat), heading
+    # The upcoming and ended cards show the next and last 7 days; their lists hold every such
+    # room, so each room a card shows is in its list.
+    for heading, titles in [("dash-upcoming", ["Later"]), ("dash-expired", ["Ended just now"])]:
+        section = card(html, heading)
+        link = re.search(r'<p class="see-all"><a href="([^"]+)"', section)[1]
+        listed = signed_in.get(link.replace("&amp;", "&")).content.decode()
+        for title in titles:
+            assert title in section and title in listed, heading
 
 
 def test_it_shows_the_latest_history_and_links_to_it(signed_in, scheduler):

@@ -31,7 +31,7 @@ def test_window_state_puts_the_bounds_where_the_filters_do(title):
 def test_the_list_annotates_the_same_state_as_window_state(scheduler):
     for title, (start, end, _) in WINDOWS.items():
         RoomFactory(title=title, valid_from=NOW + start * HOUR, valid_until=NOW + end * HOUR)
-    listed = room_list(user=scheduler, filters=RoomFilters(), now=NOW)
+    listed = room_list(user=scheduler, filters=RoomFilters(state="any"), now=NOW)
     assert {room.title: room.window_state for room in listed} == {
         title: state for title, (_, _, state) in WINDOWS.items()
     }
@@ -47,3 +47,76 @@ def test_the_messages_about_the_limit_name_its_number_of_days():
     assert rules.MAX_ROOM_LIFETIME.days == rules.MAX_DAYS
     assert f"at most {rules.MAX_DAYS} days" in rules.TOO_LONG
     assert f"at most {rules.MAX_DAYS} days" in rules.START_TOO_FAR
+
+
+@pytest.mark.parametrize(
+    ("now", "start"),
+    [
+        (datetime(2026, 11, 21, 12, 7, 30, tzinfo=UTC), datetime(2026, 11, 21, 12, 15, tzinfo=UTC)),
+        (datetime(2026, 11, 21, 12, 15, tzinfo=UTC), datetime(2026, 11, 21, 12, 30, tzinfo=UTC)),
+        (datetime(2026, 11, 21, 12, 59, 59, tzinfo=UTC), datetime(2026, 11, 21, 13, 0, tzinfo=UTC)),
+        (datetime(2026, 11, 21, 23, 50, tzinfo=UTC), datetime(2026, 11, 22, 0, 0, tzinfo=UTC)),
+    ],
+)
+def test_next_quarter_hour_is_the_next_quarter_strictly_after_now(now, start):
+    assert rules.next_quarter_hour(now) == start
+
+
+def test_next_quarter_hour_counts_quarters_in_the_users_zone():
+    from zoneinfo import ZoneInfo
+
+    from django.utils import timezone
+
+    now = datetime(2026, 11, 21, 12, 21, tzinfo=UTC)
+    with timezone.override(ZoneInfo("Asia/Kathmandu")):  # UTC+05:45: 18:06 there
+        start = rules.next_quarter_hour(now)
+        assert timezone.localtime(start).strftime("%H:%M") == "18:15"
+    assert start == datetime(2026, 11, 21, 12, 30, tzinfo=UTC)
+
+
+def test_next_quarter_hour_across_the_clocks_going_back_is_a_quarter_later():
+    from zoneinfo import ZoneInfo
+
+    from django.utils import timezone
+
+    # 02:55 CEST on 25 October 2026, five minutes before Paris goes back to 02:00 CET.
+    now = datetime(2026, 10, 25, 0, 55, tzinfo=UTC)
+    with timezone.override(ZoneInfo("Europe/Paris")):
+        assert rules.next_quarter_hour(now) == datetime(2026, 10, 25, 1, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "blocked"),
+    [
+        (-1, 1, None),
+        (1, 2, None),
+        (-3, -1, rules.ExtendBlocked.ENDED),
+        (-2, 0, rules.ExtendBlocked.ENDED),
+        (-1, 180 * 24 - 1, rules.ExtendBlocked.AT_LIMIT),
+        (1, 180 * 24 + 1, rules.ExtendBlocked.AT_LIMIT),
+    ],
+)
+def test_a_room_can_be_extended_unless_it_ended_or_lasts_the_limit(start, end, blocked):
+    assert rules.extend_blocked(NOW + start * HOUR, NOW + end * HOUR, NOW) == blocked
+
+
+def test_an_extension_adds_a_week_up_to_the_limit():
+    start = NOW
+    assert rules.extended_until(start, start + HOUR) == start + HOUR + timedelta(days=7)
+    almost = start + rules.MAX_ROOM_LIFETIME - timedelta(days=2)
+    assert rules.extended_until(start, almost) == start + rules.MAX_ROOM_LIFETIME
+
+
+@pytest.mark.django_db
+def test_not_ended_is_every_room_but_the_ended_ones():
+    from rooms.models import Room
+
+    for title, (start, end, _) in WINDOWS.items():
+        RoomFactory(title=title, valid_from=NOW + start * HOUR, valid_until=NOW + end * HOUR)
+
+    not_ended = set(Room.objects.filter(rules.not_ended_q(NOW)).values_list("title", flat=True))
+
+    assert not_ended == {t for t, (_, _, state) in WINDOWS.items() if state != WindowState.ENDED}
+    assert not_ended == set(
+        Room.objects.exclude(rules.window_q(WindowState.ENDED, NOW)).values_list("title", flat=True)
+    )

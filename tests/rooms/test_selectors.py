@@ -12,7 +12,10 @@ from django.utils import timezone
 
 from outbox.models import SyncState
 from rooms.models import Room
+from rooms.rules import WindowState
 from rooms.selectors import (
+    ANY_TIME,
+    DEFAULT_SORT,
     NEEDS_ATTENTION,
     PER_PAGE,
     RoomFilters,
@@ -46,8 +49,16 @@ def room(title="Room", start=1, end=3, **fields) -> Room:
     return made
 
 
-def titles(user, **filters) -> list[str]:
+def listed(user, **filters) -> list[str]:
+    """The titles the list shows, in its order, with exactly these filters."""
     return [r.title for r in room_list(user=user, filters=RoomFilters(**filters), now=NOW)]
+
+
+def titles(user, **filters) -> list[str]:
+    """Like listed(), among every room (ended ones too) unless a Window filter is given: the
+    tests of search, filters and column sorts are not about the default window."""
+    filters.setdefault("state", ANY_TIME)
+    return listed(user, **filters)
 
 
 # --------------------------------------------------------------------------- searching
@@ -183,9 +194,99 @@ def test_it_sorts_by_creation(scheduler):
     assert titles(scheduler, sort="-created_at") == ["Second", "First"]
 
 
-@pytest.mark.parametrize("sort", ["", None, "owner", "-password", "--title", "participant_count"])
+@pytest.mark.parametrize(
+    "sort", ["", None, "owner", "-password", "--title", "participant_count", "-now"]
+)
 def test_it_falls_back_to_the_default_sort_for_unknown_values(sort):
-    assert parse_sort(sort) == "-valid_from"
+    assert parse_sort(sort) == DEFAULT_SORT == "now"
+
+
+# --------------------------------------------------------------------------- the default order
+
+
+def _a_week_of_rooms() -> None:
+    """Rooms around NOW, made in an order that matches none of the orders tested."""
+    room("Upcoming tomorrow", start=24, end=25)
+    room("Ended an hour ago", start=-3, end=-1)
+    room("Live, ends in 5 h", start=-1, end=5)
+    room("Upcoming in 2 h", start=2, end=3)
+    room("Ended last week", start=-24 * 7, end=-24 * 7 + 1)
+    room("Live, ends in 1 h", start=-2, end=1)
+    room("Upcoming in a month", start=24 * 30, end=24 * 30 + 1)
+
+
+def test_the_default_list_shows_live_rooms_ending_first_then_upcoming_starting_first(scheduler):
+    _a_week_of_rooms()
+
+    assert listed(scheduler) == [
+        "Live, ends in 1 h",
+        "Live, ends in 5 h",
+        "Upcoming in 2 h",
+        "Upcoming tomorrow",
+        "Upcoming in a month",
+    ]
+
+
+def test_ended_rooms_are_behind_the_window_filter_most_recently_ended_first(scheduler):
+    _a_week_of_rooms()
+
+    assert listed(scheduler, state=WindowState.ENDED) == ["Ended an hour ago", "Ended last week"]
+    assert listed(scheduler, state=WindowState.LIVE) == ["Live, ends in 1 h", "Live, ends in 5 h"]
+    assert listed(scheduler, state=WindowState.UPCOMING) == [
+        "Upcoming in 2 h",
+        "Upcoming tomorrow",
+        "Upcoming in a month",
+    ]
+
+
+def test_any_time_lists_live_then_upcoming_then_ended_rooms(scheduler):
+    _a_week_of_rooms()
+
+    assert listed(scheduler, state=ANY_TIME) == [
+        "Live, ends in 1 h",
+        "Live, ends in 5 h",
+        "Upcoming in 2 h",
+        "Upcoming tomorrow",
+        "Upcoming in a month",
+        "Ended an hour ago",
+        "Ended last week",
+    ]
+
+
+def test_the_default_order_breaks_ties_by_id(scheduler):
+    first, second = room("Second", start=-1, end=1), room("First", start=-1, end=1)
+
+    assert listed(scheduler) == ["Second", "First"]
+    assert first.pk < second.pk
+
+
+def test_a_clicked_column_sort_replaces_the_default_order_and_keeps_ended_rooms_out(scheduler):
+    _a_week_of_rooms()
+
+    assert listed(scheduler, sort="-valid_from") == [
+        "Upcoming in a month",
+        "Upcoming tomorrow",
+        "Upcoming in 2 h",
+        "Live, ends in 5 h",  # started an hour ago
+        "Live, ends in 1 h",  # started two hours ago
+    ]
+
+
+def test_the_default_order_pages_in_two_queries_as_the_list_returns_it(scheduler):
+    for n in range(PER_PAGE + 5):
+        room(f"Room {n}", start=(n % 7) - 3, end=(n % 7) + 1 + n % 3)
+    assert scheduler.has_perm("rooms.view_room")  # loads the permissions before counting
+    everything = [r.pk for r in room_list(user=scheduler, filters=RoomFilters(), now=NOW)]
+
+    with CaptureQueriesContext(connection) as queries:
+        pages = [
+            room_page(user=scheduler, filters=RoomFilters(), number=number, now=NOW)
+            for number in (1, 2)
+        ]
+        paged = [r.pk for page in pages for r in page.object_list]
+
+    assert paged == everything
+    assert len(queries.captured_queries) == 4  # a COUNT and a page, per page
 
 
 # --------------------------------------------------------------------------- counting and paging
@@ -340,6 +441,20 @@ def test_it_marks_today_in_the_users_zone(scheduler):
         week = week_calendar(user=scheduler, day=today)
 
     assert [d.date for d in week.days if d.is_today] == [today]
+
+
+def test_each_calendar_entry_says_whether_its_room_is_live_upcoming_or_ended(scheduler):
+    for title, start, end in (("Over", -3, -1), ("Now", -1, 1), ("Later", 1, 2)):
+        room(title, start=start, end=end)
+
+    week = week_calendar(user=scheduler, day=date(2025, 6, 11), now=NOW)
+
+    states = {e.room.title: e.state for e in _day(week, date(2025, 6, 11)).entries}
+    assert states == {
+        "Over": WindowState.ENDED,
+        "Now": WindowState.LIVE,
+        "Later": WindowState.UPCOMING,
+    }
 
 
 # --------------------------------------------------------------------------- dashboard

@@ -24,7 +24,7 @@ def rows(response) -> list[str]:
     """The titles in the list's table, in order."""
     html = response.content.decode()
     body = html.split("<tbody>", 1)[1].split("</tbody>", 1)[0] if "<tbody>" in html else ""
-    return re.findall(r'<td><a href="/rooms/\d+/">([^<]+)</a>', body)
+    return re.findall(r'<td[^>]*><a href="/rooms/\d+/">([^<]+)</a>', body)
 
 
 def day_html(response, day: date) -> str:
@@ -86,10 +86,10 @@ def test_it_lists_rooms_with_window_state_count_owner_and_sync(signed_in):
     assert "<title>Rooms" in html
     assert f'<a href="/rooms/{live.pk}/">Live room</a>' in html
     assert '<span class="badge badge-live">Live</span>' in html
-    assert '<td class="num">2</td>' in html
+    assert re.search(r'<td class="num"[^>]*>2</td>', html)
     assert "Olga Owner" in html
     assert "badge-pending" in html  # the sync badge partial
-    assert "1 room</strong>" in html
+    assert "1 live or upcoming room</strong>" in html
 
 
 @pytest.mark.parametrize("query", ["budget", "ACS-777", "Grace", "grace@navy.example"])
@@ -195,7 +195,7 @@ def test_it_pages_25_rooms_at_a_time_and_shows_the_last_page_past_the_end(signed
     assert rows(second) == [f"Room {n:02}" for n in range(25, 30)]
     assert rows(beyond) == rows(second)
     assert "Page 2 of 2" in beyond.content.decode()
-    assert "30 rooms</strong>" in first.content.decode()
+    assert "30 live or upcoming rooms</strong>" in first.content.decode()
 
 
 def test_it_renders_only_the_results_for_an_htmx_request(signed_in):
@@ -234,8 +234,11 @@ def test_it_wires_filters_sorting_and_paging_for_htmx_with_real_links(signed_in)
     results = html[html.index('<div id="room-results"') :]
     assert 'hx-push-url="true"' in results.split(">", 1)[0]
     assert 'href="/rooms/?page=2" hx-get="/rooms/?page=2"' in results
-    # The sort travels with the filter form, so a new search keeps the order.
-    assert '<input type="hidden" name="sort" value="-valid_from" form="room-filters">' in results
+    # The list's own order needs no parameter; a chosen sort travels with the filter form, so a
+    # new search keeps the order.
+    assert 'name="sort"' not in results
+    chosen = signed_in.get(LIST, {"sort": "-valid_from"}).content.decode()
+    assert '<input type="hidden" name="sort" value="-valid_from" form="room-filters">' in chosen
 
 
 def test_it_explains_an_empty_result_with_a_way_back(signed_in):
@@ -243,9 +246,75 @@ def test_it_explains_an_empty_result_with_a_way_back(signed_in):
 
     html = signed_in.get(LIST, {"q": "nothing like it"}).content.decode()
 
-    assert "No rooms match these filters." in html
+    assert "No live or upcoming rooms match these filters." in html
     assert '<a href="/rooms/">Clear the filters</a>' in html
-    assert "0 rooms</strong>" in html
+    assert "0 live or upcoming rooms</strong>" in html
+    # Ended rooms are one click away, with the search kept.
+    assert 'href="/rooms/?q=nothing+like+it&amp;state=any">look among ended rooms too</a>' in html
+
+
+def test_it_opens_on_the_rooms_that_matter_now_and_keeps_ended_ones_behind_the_filter(signed_in):
+    now = timezone.now()
+    for title, start, end in [
+        ("Next month", 24 * 30, 24 * 30 + 1),
+        ("Ended yesterday", -25, -24),
+        ("Tomorrow", 24, 25),
+        ("Live, ends in 3 h", -1, 3),
+        ("Ended an hour ago", -2, -1),
+        ("Live, ends in 1 h", -1, 1),
+    ]:
+        RoomFactory(
+            title=title,
+            valid_from=now + timedelta(hours=start),
+            valid_until=now + timedelta(hours=end),
+        )
+
+    default = signed_in.get(LIST)
+    ended = signed_in.get(LIST, {"state": "expired"})
+
+    assert rows(default) == ["Live, ends in 1 h", "Live, ends in 3 h", "Tomorrow", "Next month"]
+    assert rows(ended) == ["Ended an hour ago", "Ended yesterday"]
+    html = default.content.decode()
+    assert "Live rooms first, soonest ending; then upcoming rooms, soonest starting." in html
+    assert 'id="show-ended" href="/rooms/?state=any"' in html
+    assert "Most recently ended first." in ended.content.decode()
+    # No column claims the default order; a click sorts by the column.
+    assert 'aria-sort="ascending"' not in html and 'aria-sort="descending"' not in html
+    assert rows(signed_in.get(LIST, {"sort": "title"})) == [
+        "Live, ends in 1 h",
+        "Live, ends in 3 h",
+        "Next month",
+        "Tomorrow",
+    ]
+
+
+def test_the_window_filter_offers_live_and_upcoming_first_and_any_time_last(signed_in):
+    html = signed_in.get(LIST).content.decode()
+    select = html[html.index('name="state"') : html.index("</select>", html.index('name="state"'))]
+
+    assert re.findall(r'<option value="([^"]*)"', select) == [
+        "",
+        "live",
+        "upcoming",
+        "expired",
+        "any",
+    ]
+    assert '<option value="" selected>Live and upcoming</option>' in select
+    assert ">Ended</option>" in select and ">Any time</option>" in select
+
+
+def test_an_empty_default_list_points_to_the_ended_rooms(signed_in):
+    RoomFactory(
+        title="Over",
+        valid_from=timezone.now() - timedelta(hours=2),
+        valid_until=timezone.now() - timedelta(hours=1),
+    )
+
+    html = signed_in.get(LIST).content.decode()
+
+    assert "No room is live or upcoming." in html
+    assert '<a href="/rooms/?state=any">see the rooms that have ended</a>' in html
+    assert rows(signed_in.get(LIST, {"state": "any"})) == ["Over"]
 
 
 def test_it_shows_new_room_only_to_users_who_may_add_rooms(client, scheduler, auditor):
@@ -386,9 +455,31 @@ def test_it_caps_a_busy_day_and_links_the_rest_to_the_list(signed_in):
 
     wednesday = day_html(response, date(2025, 6, 11))
     assert wednesday.count('<a class="event') == 12
-    assert 'href="/rooms/?day=2025-06-11&amp;sort=valid_from">+2 more' in wednesday
-    # The link's list holds exactly that day's rooms.
-    assert len(rows(signed_in.get(LIST, {"day": "2025-06-11", "sort": "valid_from"}))) == 14
+    assert 'href="/rooms/?day=2025-06-11&amp;state=any&amp;sort=valid_from">+2 more' in wednesday
+    # The link's list holds exactly that day's rooms, ended ones too.
+    listed = signed_in.get(LIST, {"day": "2025-06-11", "state": "any", "sort": "valid_from"})
+    assert len(rows(listed)) == 14
+
+
+def test_it_marks_ended_rooms_as_ended_and_only_those(signed_in):
+    now = timezone.now()
+    expected = {"Over": ("Ended", True), "Now": ("Live", False), "Later": ("Upcoming", False)}
+    for title, start, end in [("Over", -3, -2), ("Now", -1, 1), ("Later", 2, 3)]:
+        room = RoomFactory(
+            title=title,
+            valid_from=now + timedelta(hours=start),
+            valid_until=now + timedelta(hours=end),
+        )
+        # The week the room starts in, whatever day of the week the test runs on.
+        week = timezone.localdate(room.valid_from).isoformat()
+        html = signed_in.get(CALENDAR, {"week": week}).content.decode()
+        classes, label = re.search(
+            rf'<a class="event([^"]*)"[^>]*>(?:(?!</a>).)*<span class="event-title">{title}</span>'
+            r'<span class="visually-hidden"> \((\w+)\)</span>',
+            html,
+            re.S,
+        ).groups()
+        assert (label, "event-past" in classes) == expected[title]
 
 
 def test_it_uses_the_same_number_of_queries_for_a_quiet_and_a_busy_week(signed_in):
