@@ -17,8 +17,21 @@ from rooms.services import ROOM_FIELDS
 # What <input type="datetime-local"> sends and shows (browsers add seconds only when asked).
 LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 _INPUT_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S")
-WINDOW_FIELDS = ("valid_from", "valid_until", "time_zone")
+WINDOW_FIELDS = ("valid_from", "valid_until", "time_zone", "length")
 DEFAULT_LENGTH = timedelta(hours=1)
+
+# The lengths the picker beside Ends offers: choosing one sets Ends = Starts + length, and Ends
+# then follows Starts. Custom leaves Ends as typed. Keys are minutes (room-form.js reads them).
+LENGTHS = {
+    "30": ("30 minutes", timedelta(minutes=30)),
+    "60": ("1 hour", timedelta(hours=1)),
+    "120": ("2 hours", timedelta(hours=2)),
+    "1440": ("A day", timedelta(days=1)),
+}
+CUSTOM = "custom"
+LENGTH_CHOICES = [*((key, label) for key, (label, _) in LENGTHS.items()), (CUSTOM, "Custom")]
+LENGTH_HELP = "Ends follows Starts at this length. Choose Custom to set Ends yourself."
+UNKNOWN_LENGTH = "Choose a length from the list, or Custom."
 
 BAD_TIME = "Enter a date and time, such as 2026-11-21 14:00."
 MIN_YEAR, MAX_YEAR = 1900, 9998
@@ -121,11 +134,16 @@ def _shown(value):
     return "(empty)" if value in ("", None) else value
 
 
+def length_choice(length: timedelta) -> str:
+    """The picker's entry for a window this long: a preset's key, or Custom."""
+    return next((key for key, (_, preset) in LENGTHS.items() if preset == length), CUSTOM)
+
+
 def new_room_initial(now: datetime | None = None) -> dict:
-    """A new room's form: from the next full hour in the user's zone, for one hour."""
+    """A new room's form: from the next quarter hour in the user's zone, for one hour."""
     zone_name = current_zone_name()
     zone = ZoneInfo(zone_name)
-    start = rules.next_full_hour(now)
+    start = rules.next_quarter_hour(now)
     return {
         "valid_from": to_local(start, zone),
         "valid_until": to_local(start + DEFAULT_LENGTH, zone),
@@ -175,6 +193,29 @@ class LocalDateTimeField(forms.Field):
         raise ValidationError(self.error_messages["invalid"], code="invalid")
 
 
+class HiddenLocalTime(forms.DateTimeInput):
+    input_type = "hidden"
+
+
+class ShownTimeField(LocalDateTimeField):
+    """A time as the page showed it (hidden): tells a changed field from one left alone.
+
+    Only the page writes it; anything unreadable counts as not shown, never as an error.
+    """
+
+    widget = HiddenLocalTime(format=LOCAL_FORMAT)
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except ValidationError:
+            return None
+
+
+def _minute(value: datetime) -> datetime:
+    return value.replace(second=0, microsecond=0)
+
+
 def _described_by(name: str, *extra: str) -> dict:
     ids = [f"id_{name}_errors", *extra]
     return {"aria-describedby": " ".join(ids)}
@@ -201,7 +242,8 @@ class RoomForm(forms.Form):
     valid_until = LocalDateTimeField(
         label="Ends",
         help_text=WINDOW_HELP,
-        error_messages={"required": END_REQUIRED},
+        # Not required by the field: with a length chosen, an empty Ends is Starts + length.
+        required=False,
         widget=forms.DateTimeInput(
             attrs={
                 "type": "datetime-local",
@@ -212,6 +254,17 @@ class RoomForm(forms.Form):
             format=LOCAL_FORMAT,
         ),
     )
+    length = forms.ChoiceField(
+        label="Length",
+        choices=LENGTH_CHOICES,
+        required=False,
+        help_text=LENGTH_HELP,
+        error_messages={"invalid_choice": UNKNOWN_LENGTH},
+        widget=forms.Select(attrs=_described_by("length", "id_length_help")),
+    )
+    # Starts and Ends as the page showed them: an Ends left alone follows Starts (see clean()).
+    shown_valid_from = ShownTimeField(required=False)
+    shown_valid_until = ShownTimeField(required=False)
     time_zone = forms.ChoiceField(
         label="Time zone",
         choices=timezones.choices,
@@ -236,13 +289,31 @@ class RoomForm(forms.Form):
         # The room edited, as it is now: a time the editor left alone keeps its instant.
         self.original = {name: getattr(room, name) for name in _TIMES} if room else None
         if not self.is_bound:
+            self.initial = self._initial_with_length(self.initial)
             self._preview_initial()
+
+    @staticmethod
+    def _initial_with_length(initial: dict) -> dict:
+        """The length that matches the window, and the times as shown, for a fresh form."""
+        start, end = initial.get("valid_from"), initial.get("valid_until")
+        if not (isinstance(start, datetime) and isinstance(end, datetime)):
+            return initial
+        return {
+            "length": length_choice(end - start),
+            "shown_valid_from": start,
+            "shown_valid_until": end,
+            **initial,
+        }
 
     # -- validation
 
     def clean(self):
         super().clean()
         data = self.cleaned_data
+        self._end_follows_start(data)
+        if data.get("valid_until") is None and not self.has_error("valid_until"):
+            self.add_error("valid_until", END_REQUIRED)
+        self._show_as_understood(data)
         zone = timezones.parse(data.get("time_zone"))
         if zone is None:
             if not self.has_error("time_zone"):
@@ -271,6 +342,40 @@ class RoomForm(forms.Form):
             except ValidationError as exc:
                 self.add_error(None, exc)
         return data
+
+    def _end_follows_start(self, data: dict) -> None:
+        """Ends as the user meant it, in wall-clock time (as room-form.js computes it).
+
+        An Ends the user typed (it differs from the one the page showed) is kept. Otherwise,
+        with a length chosen, Ends is Starts + that length; with Custom, an Ends left alone
+        moves with Starts, keeping the window's length. So without JavaScript moving Starts, or
+        choosing a length, still gives the window meant; and the live check, which may see
+        Starts moved before Ends, never complains that the room ends before it starts.
+        """
+        start, end = data.get("valid_from"), data.get("valid_until")
+        if start is None or self.has_error("valid_until") or self.has_error("length"):
+            return
+        shown_start, shown_end = data.get("shown_valid_from"), data.get("shown_valid_until")
+        if end is not None and (shown_end is None or _minute(end) != _minute(shown_end)):
+            return  # typed by the user: theirs
+        preset = LENGTHS.get(data.get("length") or "")
+        if preset is not None:
+            data["valid_until"] = start + preset[1]
+        elif end is not None and shown_start is not None:
+            data["valid_until"] = end + (_minute(start) - _minute(shown_start))
+
+    def _show_as_understood(self, data: dict) -> None:
+        """A form shown again shows the window it understood: Ends as computed, the length
+        that matches, and these as the times shown (so the next post compares with them)."""
+        start, end = data.get("valid_from"), data.get("valid_until")
+        shown = self.data.copy()
+        if start is not None:
+            shown["shown_valid_from"] = start.strftime(LOCAL_FORMAT)
+        if end is not None:
+            shown["valid_until"] = shown["shown_valid_until"] = end.strftime(LOCAL_FORMAT)
+        if start is not None and end is not None and not self.has_error("length"):
+            shown["length"] = length_choice(_minute(end) - _minute(start))
+        self.data = shown
 
     def _as_instant(self, name: str, local: datetime, zone: ZoneInfo) -> datetime:
         original = (self.original or {}).get(name)

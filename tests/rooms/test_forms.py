@@ -11,6 +11,8 @@ from django.utils import timezone
 from rooms import rules
 from rooms.forms import (
     BAD_TIME,
+    END_REQUIRED,
+    UNKNOWN_LENGTH,
     UNKNOWN_ZONE,
     YEAR_OUT_OF_RANGE,
     RoomForm,
@@ -108,7 +110,7 @@ def test_to_instant_answers_the_same_for_a_repeated_time_every_time():
     )
 
 
-def test_a_new_room_starts_at_the_next_full_hour_in_the_users_zone_for_one_hour():
+def test_a_new_room_starts_at_the_next_quarter_hour_in_the_users_zone_for_one_hour():
     now = datetime(2026, 11, 21, 12, 21, tzinfo=UTC)
     with timezone.override(ZoneInfo("Asia/Kolkata")):  # UTC+05:30: 17:51 there
         initial = new_room_initial(now)
@@ -118,12 +120,14 @@ def test_a_new_room_starts_at_the_next_full_hour_in_the_users_zone_for_one_hour(
     form = RoomForm(initial=initial)
     assert form.previews["valid_from"] == "= 2026-11-21 12:30 UTC"
     assert form.duration_text == "Lasts 1 hour (limit 180 days)"
+    assert form["length"].value() == "60"
 
 
 def test_a_new_room_defaults_to_utc_when_the_users_zone_is_unknown():
     initial = new_room_initial(datetime(2026, 11, 21, 12, 21, tzinfo=UTC))
     assert initial["time_zone"] == "UTC"
-    assert initial["valid_from"] == datetime(2026, 11, 21, 13, 0)
+    assert initial["valid_from"] == datetime(2026, 11, 21, 12, 30)
+    assert initial["valid_until"] == datetime(2026, 11, 21, 13, 30)
 
 
 def test_the_form_offers_the_users_zone_preselected():
@@ -286,3 +290,153 @@ def test_conflict_rows_show_the_room_now_against_what_the_editor_sent():
         "off",
         "(empty)",
     )
+
+
+# --------------------------------------------------------------------------- Ends follows Starts
+
+
+def _shown(start: datetime, end: datetime, length: str, **moved) -> dict:
+    """What the form posts after the page showed start-end with a length, and the user changed
+    only the fields in `moved`."""
+    data = _data(start, end, length=length)
+    data.update(shown_valid_from=_local(start), shown_valid_until=_local(end))
+    data.update(
+        {
+            name: _local(value) if isinstance(value, datetime) else value
+            for name, value in moved.items()
+        }
+    )
+    return data
+
+
+def test_moving_starts_moves_an_untouched_end_keeping_the_chosen_length():
+    start, end = _soon(1)
+    tomorrow = start + timedelta(days=1)
+
+    form = RoomForm(_shown(start, end, "60", valid_from=tomorrow))
+
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["valid_until"] - form.cleaned_data["valid_from"] == timedelta(hours=1)
+    assert form.cleaned_data["valid_from"] == tomorrow
+
+
+def test_moving_starts_keeps_a_custom_length_when_ends_was_left_alone():
+    start = _soon()[0]
+    end = start + timedelta(minutes=95)
+
+    form = RoomForm(_shown(start, end, "custom", valid_from=start + timedelta(days=2)))
+
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["valid_until"] == end + timedelta(days=2)
+
+
+def test_choosing_a_length_sets_ends_from_starts():
+    start, end = _soon(1)
+
+    data = _shown(start, end, "60")
+    data["length"] = "120"  # the page showed 1 hour; the user picks 2 hours
+
+    form = RoomForm(data)
+
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["valid_until"] == start + timedelta(hours=2)
+
+
+def test_an_empty_ends_with_a_length_is_starts_plus_that_length():
+    start, end = _soon(1)
+
+    form = RoomForm(_shown(start, end, "1440", valid_until=""))
+
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["valid_until"] == start + timedelta(days=1)
+
+
+def test_an_ends_the_user_typed_wins_over_the_length():
+    start, end = _soon(1)
+    typed = start + timedelta(hours=5)
+
+    form = RoomForm(_shown(start, end, "60", valid_until=typed))
+
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["valid_until"] == typed
+    # Shown again, the picker says what the window is now.
+    assert form["length"].value() == "custom"
+
+
+def test_an_empty_ends_with_custom_is_refused_beside_ends():
+    start, end = _soon(1)
+
+    form = RoomForm(_shown(start, end, "custom", valid_until=""))
+
+    assert not form.is_valid()
+    assert form.errors["valid_until"] == [END_REQUIRED]
+
+
+def test_a_post_without_a_length_or_shown_times_keeps_ends_as_typed():
+    start, end = _soon(3)
+
+    form = RoomForm(_data(start, end))
+
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["valid_until"] == end
+
+
+def test_an_unknown_length_is_refused_beside_the_picker_and_ends_is_left_as_typed():
+    start, end = _soon(1)
+
+    form = RoomForm(_shown(start, end, "7", valid_from=start + timedelta(hours=3)))
+
+    assert not form.is_valid()
+    assert form.errors["length"] == [UNKNOWN_LENGTH]
+    assert form.errors["valid_until"] == [rules.END_BEFORE_START]
+
+
+def test_unreadable_shown_times_count_as_not_shown():
+    start, end = _soon(1)
+    data = _shown(start, end, "60", valid_until=start + timedelta(hours=4))
+    data["shown_valid_until"] = "yesterday-ish"
+
+    form = RoomForm(data)
+
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["valid_until"] == start + timedelta(hours=4)
+
+
+def test_a_form_shown_again_shows_the_end_it_computed_and_compares_with_it_next_time():
+    start, end = _soon(1)
+    tomorrow = start + timedelta(days=1)
+
+    form = RoomForm(_shown(start, end, "60", valid_from=tomorrow, title=""))
+
+    assert not form.is_valid()  # the title is missing
+    assert form["valid_until"].value() == _local(tomorrow + timedelta(hours=1))
+    assert form["shown_valid_from"].value() == _local(tomorrow)
+    assert form["shown_valid_until"].value() == _local(tomorrow + timedelta(hours=1))
+    assert form["length"].value() == "60"
+    html = str(form["shown_valid_until"])
+    assert 'type="hidden"' in html and _local(tomorrow + timedelta(hours=1)) in html
+
+
+def test_the_live_check_does_not_complain_while_starts_moves_past_an_untouched_end():
+    start, end = _soon(1)
+
+    form = RoomForm(
+        _shown(start, end, "custom", valid_from=end + timedelta(hours=3)), touched={"valid_from"}
+    )
+
+    assert form.is_valid(), form.errors
+    assert form.visible_errors == {}
+
+
+def test_a_fresh_form_picks_the_length_that_matches_the_window():
+    start = datetime(2026, 11, 21, 10, 0)
+    for minutes, key in [(30, "30"), (60, "60"), (120, "120"), (24 * 60, "1440"), (90, "custom")]:
+        form = RoomForm(
+            initial={
+                "valid_from": start,
+                "valid_until": start + timedelta(minutes=minutes),
+                "time_zone": "UTC",
+            }
+        )
+        assert form["length"].value() == key
+        assert form["shown_valid_from"].value() == start

@@ -101,7 +101,7 @@ def _room(owner, **fields) -> Room:
 # --------------------------------------------------------------------------- create
 
 
-def test_the_new_room_form_offers_a_one_hour_window_from_the_next_full_hour(as_scheduler):
+def test_the_new_room_form_offers_a_one_hour_window_from_the_next_quarter_hour(as_scheduler):
     as_scheduler.cookies["portal_tz"] = "Europe/Paris"
     response = as_scheduler.get(reverse("rooms:create"))
     assert response.status_code == 200
@@ -109,14 +109,25 @@ def test_the_new_room_form_offers_a_one_hour_window_from_the_next_full_hour(as_s
     assert "<title>New room" in html
     form = response.context["form"]
     start, end = form.initial["valid_from"], form.initial["valid_until"]
-    assert (start.minute, end - start) == (0, timedelta(hours=1))
+    assert (start.minute % 15, end - start) == (0, timedelta(hours=1))
+    assert (
+        timedelta(0) < timezone.make_aware(start, PARIS) - timezone.now() <= timedelta(minutes=15)
+    )
     assert form.initial["time_zone"] == "Europe/Paris"
     assert 'type="datetime-local"' in html
     assert '<option value="Europe/Paris" selected>' in html
     assert WINDOW_HELP in html
     assert PSTN_HELP in html
     assert "Lasts 1 hour (limit 180 days)" in html
-    assert re.search(r"= \d{4}-\d\d-\d\d \d\d:00 UTC", html)
+    assert re.search(r"= \d{4}-\d\d-\d\d \d\d:(00|15|30|45) UTC", html)
+    # The length picker beside Ends, on "1 hour", and the times as shown, for the server to
+    # tell an Ends left alone from one typed.
+    assert '<option value="60" selected>1 hour</option>' in html
+    assert '<option value="custom">Custom</option>' in html
+    assert 'type="hidden" name="shown_valid_until"' in html
+    # Its script and stylesheet are static files (the CSP forbids inline ones).
+    assert "/static/js/room-form.js" in html and "/static/css/room-form.css" in html
+    assert "<script>" not in html and "<style" not in html
     # Live checks go to rooms:validate; the form itself still posts to rooms:create.
     assert f'hx-post="{reverse("rooms:validate")}"' in html
     assert f'action="{reverse("rooms:create")}"' in html
@@ -248,6 +259,91 @@ def test_the_live_check_of_an_edit_keeps_the_rooms_untouched_window(as_scheduler
     assert rules.END_IN_PAST not in response.content.decode()
     response = as_scheduler.post(reverse("rooms:validate"), data, **HTMX)
     assert rules.END_IN_PAST in response.content.decode()
+
+
+# --------------------------------------------------------------------------- Ends follows Starts
+
+
+def _as_shown(start: datetime, end: datetime, length: str, **changed) -> dict:
+    """What the form posts (no JavaScript) after showing start-end, with `changed` edited."""
+    data = _form(start, end, length=length)
+    data.update(shown_valid_from=data["valid_from"], shown_valid_until=data["valid_until"])
+    for name, value in changed.items():
+        data[name] = _form(value, value)["valid_from"] if isinstance(value, datetime) else value
+    return data
+
+
+def test_without_javascript_moving_starts_to_tomorrow_moves_ends_keeping_one_hour(as_scheduler):
+    start, end = _window(1)
+    tomorrow = start + timedelta(days=1)
+
+    response = as_scheduler.post(
+        reverse("rooms:create"), _as_shown(start, end, "60", valid_from=tomorrow)
+    )
+
+    room = Room.objects.get()
+    assert response.status_code == 302
+    assert (room.valid_from, room.valid_until) == (tomorrow, tomorrow + timedelta(hours=1))
+
+
+def test_without_javascript_a_chosen_length_sets_ends(as_scheduler):
+    start, end = _window(1)
+
+    data = _as_shown(start, end, "60", valid_until="")
+    data["length"] = "120"  # shown as 1 hour, changed to 2 hours, Ends emptied
+
+    response = as_scheduler.post(reverse("rooms:create"), data)
+
+    room = Room.objects.get()
+    assert response.status_code == 302
+    assert room.valid_until - room.valid_from == timedelta(hours=2)
+
+
+def test_an_edit_that_moves_starts_moves_the_rooms_end_with_it(as_scheduler, scheduler):
+    room = _room(
+        scheduler, valid_from=_window()[0], valid_until=_window()[0] + timedelta(minutes=95)
+    )
+    data = _edit_data(as_scheduler, room)
+    assert data["length"] == "custom"
+    later = room.valid_from + timedelta(days=2)
+    data["valid_from"] = _local(later)
+
+    response = as_scheduler.post(reverse("rooms:edit", args=[room.pk]), data)
+
+    room.refresh_from_db()
+    assert response.status_code == 302
+    assert (room.valid_from, room.valid_until - room.valid_from) == (
+        later,
+        timedelta(minutes=95),
+    )
+
+
+def test_a_form_shown_again_without_javascript_shows_the_end_it_computed(as_scheduler):
+    start, end = _window(1)
+    tomorrow = start + timedelta(days=1)
+
+    response = as_scheduler.post(
+        reverse("rooms:create"), _as_shown(start, end, "60", valid_from=tomorrow, title="")
+    )
+
+    assert response.status_code == 200 and not Room.objects.exists()
+    html = response.content.decode()
+    shown = f'value="{_form(tomorrow, tomorrow)["valid_from"][:11]}'
+    ends = re.search(r'<input type="datetime-local" name="valid_until" value="([^"]+)"', html)[1]
+    assert ends == (tomorrow + timedelta(hours=1)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+    assert shown in html
+
+
+def test_the_live_check_does_not_complain_while_starts_moves_past_an_untouched_end(as_scheduler):
+    start, end = _window(1)
+    data = _as_shown(
+        start, end, "custom", valid_from=end + timedelta(hours=2), touched="valid_from"
+    )
+
+    html = as_scheduler.post(reverse("rooms:validate"), data, **HTMX).content.decode()
+
+    assert rules.END_BEFORE_START not in html
+    assert "Lasts 1 hour" in html
 
 
 def test_the_live_check_needs_a_room_permission(client, auditor):
