@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from config import views
-from portal import history
+from portal import history, preferences
 from portal.login import PortalAdminAuthenticationForm, PortalAuthenticationForm
 
 handler500 = "portal.errors.server_error"
@@ -18,6 +18,7 @@ urlpatterns = [
     path("identities/", include("identities.urls")),
     path("history/", history.history_list, name="history"),
     path("history/export.csv", history.history_export, name="history_export"),
+    path("settings/time-zone/", preferences.time_zone_setting, name="time_zone"),
     path(
         "login/",
         auth_views.LoginView.as_view(

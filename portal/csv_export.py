@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from portal.models import AuditEvent
+from portal.selectors import SYNC_WORKER_NAME
 
 # Rows fetched from the database at a time: memory stays flat however long the trail is.
 CHUNK_SIZE = 2000
@@ -25,9 +26,11 @@ def neutralise(value: str) -> str:
 
 
 def header(zone_name: str) -> list[str]:
+    """The column names; each distinct, in UTC as in any other zone."""
     return [
         "Time (UTC)",
-        f"Time ({zone_name})",
+        # "Local time", not "Time": for a user in UTC it would repeat the first column's name.
+        f"Local time ({zone_name})",
         "Actor",
         "Action",
         "Target type",
@@ -50,7 +53,7 @@ def row(event: AuditEvent, zone: tzinfo) -> list[str]:
     cells = [
         event.at.astimezone(UTC).isoformat(timespec="seconds"),
         timezone.localtime(event.at, zone).isoformat(timespec="seconds"),
-        event.actor_label,
+        SYNC_WORKER_NAME if event.actor_id is None else event.actor_label,
         event.action,
         event.target_type,
         event.target_id,

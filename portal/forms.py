@@ -5,9 +5,10 @@ from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta, tzinfo
 
 from django import forms
+from django.utils.text import capfirst
 
 from portal.models import AuditEvent
-from portal.selectors import SYNC_WORKER, HistoryFilters
+from portal.selectors import SYNC_WORKER, SYNC_WORKER_NAME, HistoryFilters
 from portal.services import column_length
 from portal.templatetags.portal_tags import action_label
 
@@ -87,7 +88,7 @@ class HistoryFilterForm(forms.Form):
             actors.append(chosen_actor)
         self.fields["actor"].widget.choices = [
             ("", "Anyone"),
-            (SYNC_WORKER, "The sync worker"),
+            (SYNC_WORKER, capfirst(SYNC_WORKER_NAME)),
             *((label, label) for label in actors),
         ]
         choices = action_choices(actions)

@@ -35,6 +35,8 @@ def history_list(request: HtmxHttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "page": page,
+        # What the page lists: the page's events with repeated identical failures on one line.
+        "lines": selectors.fold_repeated_failures(page.events) if page else [],
         "filtered": any(value for key, value in request.GET.items() if key not in CURSORS),
         "paged": any(key in request.GET for key in CURSORS),
     }

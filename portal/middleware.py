@@ -108,6 +108,14 @@ def _stamp_sign_in(sender, request, user, **kwargs) -> None:
 
 def connect_signals() -> None:
     user_logged_in.connect(_stamp_sign_in, dispatch_uid="portal.middleware.stamp_sign_in")
+    # The user's saved time zone goes into the session, so no request reads it from the table.
+    # Imported here, at ready(): the logging config loads this module before the apps are, and
+    # portal.timezones reads a model.
+    from portal import timezones
+
+    user_logged_in.connect(
+        timezones.remember_at_sign_in, dispatch_uid="portal.timezones.remember_at_sign_in"
+    )
 
 
 def _hours(seconds: int) -> str:

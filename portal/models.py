@@ -166,3 +166,21 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"audit chain head: {self.length} events, last #{self.last_event_id}"
+
+
+class Preference(models.Model):
+    """A user's own display settings, one row per user, made when they first save one."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="portal_preference"
+    )
+    # An IANA zone the portal offers (portal.timezones), or "" to follow the browser's zone.
+    time_zone = models.CharField(max_length=64, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        # Each user edits their own on the setting page: nothing to grant, nothing for the admin.
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.time_zone or 'browser zone'}"

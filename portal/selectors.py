@@ -24,10 +24,62 @@ def room_events(room_id: int) -> QuerySet[AuditEvent]:
 
 
 def latest_events(limit: int = 10) -> list[AuditEvent]:
-    return list(audit_events()[:limit])
+    """The newest events as the dashboard lists them: `limit` lines, repeated failures folded."""
+    # A retried push may have failed several times in a row: read enough to fill the lines.
+    return fold_repeated_failures(list(audit_events()[: limit * FOLD_READ_AHEAD]))[:limit]
+
+
+# ----------------------------------------------------------------------------- repeated failures
+
+# latest_events reads this many events per line it shows, so folded retries still fill the list.
+FOLD_READ_AHEAD = 4
+
+
+def _failure_signature(event: AuditEvent) -> tuple:
+    outcome = event.acs_outcome or {}
+    return (
+        event.action,
+        event.actor_label,
+        outcome.get("status"),
+        outcome.get("error_code"),
+        outcome.get("error"),
+    )
+
+
+def fold_repeated_failures(events: list[AuditEvent]) -> list[AuditEvent]:
+    """The events as history lists show them: repeated identical failures on one line.
+
+    A push that fails again and again (ACS down, a throttled room) leaves one event per try in
+    the trail, which stays so: append-only and hash-chained. Lists fold them when they show
+    them: a failure whose next newer event on the same object (target type and id) is the same
+    failure (action, actor, ACS status and error) is left out, and that newer one shows the
+    count. `events` are newest first; each one kept gets `fold_count` (1 when alone) and
+    `fold_first_at` (when the oldest of its run happened). Events of other objects in between
+    do not break a run: on the history page several rooms failing at once interleave.
+    """
+    shown: list[AuditEvent] = []
+    # Per object, the failure line its run of identical failures folds into (None: no run open).
+    open_run: dict[tuple[str, str], AuditEvent | None] = {}
+    for event in events:
+        key = (event.target_type, event.target_id)
+        head = open_run.get(key)
+        failed = event.action.endswith("_failed")
+        if failed and head is not None and _failure_signature(head) == _failure_signature(event):
+            head.fold_count += 1  # type: ignore[attr-defined]
+            head.fold_first_at = event.at  # type: ignore[attr-defined]
+            continue
+        event.fold_count = 1  # type: ignore[attr-defined]
+        event.fold_first_at = event.at  # type: ignore[attr-defined]
+        shown.append(event)
+        open_run[key] = event if failed else None
+    return shown
 
 
 # ----------------------------------------------------------------------------- the history page
+
+# Who made the events no signed-in user made (their actor_label is audit.SYSTEM_ACTOR, as the
+# trail recorded it): named so wherever the portal shows or exports them.
+SYNC_WORKER_NAME = "the sync worker"
 
 
 @dataclass(frozen=True)

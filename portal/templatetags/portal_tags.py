@@ -6,6 +6,8 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 
+from portal.selectors import SYNC_WORKER_NAME, fold_repeated_failures
+
 register = template.Library()
 
 
@@ -23,6 +25,49 @@ def when(value: datetime | None, style: str = "full"):
         utc,
         local.strftime(fmt),
         local.tzname(),
+    )
+
+
+def _time_tag(value: datetime, text: str):
+    """One end of a window: the UTC instant in `datetime` and the title, `text` shown."""
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        value.astimezone(UTC).isoformat(timespec="seconds"),
+        value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        text,
+    )
+
+
+@register.simple_tag
+def window(start: datetime | None, end: datetime | None):
+    """A room's window as dense tables show it: the date once, the zone once.
+
+    "Mon 21 Dec 2026, 09:00–10:00 CET" on one day; "Mon 21 Dec 2026, 09:00 – Tue 22 Dec, 10:00
+    CET" across days (the year again only when it changes); each end named with its own
+    abbreviation when they differ (a change of summer time falls inside).
+    """
+    if start is None or end is None:
+        return format_html("{} – {}", when(start), when(end))
+    first, last = timezone.localtime(start), timezone.localtime(end)
+    start_text = first.strftime("%a %d %b %Y, %H:%M")
+    same_zone = first.tzname() == last.tzname()
+    if first.date() == last.date():
+        end_text = last.strftime("%H:%M")
+    elif first.year == last.year:
+        end_text = last.strftime("%a %d %b, %H:%M")
+    else:
+        end_text = last.strftime("%a %d %b %Y, %H:%M")
+    if same_zone:
+        dash = "–" if first.date() == last.date() else " – "
+        return format_html(
+            "{}{}{} {}", _time_tag(start, start_text), dash, _time_tag(end, end_text), last.tzname()
+        )
+    return format_html(
+        "{} {} – {} {}",
+        _time_tag(start, start_text),
+        first.tzname(),
+        _time_tag(end, end_text),
+        last.tzname(),
     )
 
 
@@ -68,6 +113,18 @@ def action_label(action: str) -> str:
 @register.filter
 def is_failure(action: str) -> bool:
     return action.endswith("_failed")
+
+
+@register.filter
+def actor_name(event) -> str:
+    """Who made an event: the user as recorded, or the sync worker when no user did."""
+    return SYNC_WORKER_NAME if event.actor_id is None else event.actor_label
+
+
+@register.filter
+def folded(events) -> list:
+    """A page of events with repeated identical failures on one line (see the selector)."""
+    return fold_repeated_failures(list(events))
 
 
 _FIELD_LABELS = {

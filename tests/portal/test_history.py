@@ -146,6 +146,9 @@ def test_it_filters_by_actor(client, auditor, scheduler, role_admin):
     page = client.get(URL).text
     assert '<option value="sam.scheduler">sam.scheduler</option>' in page
     assert '<option value="-">The sync worker</option>' in page
+    # The events the filter finds are named as it names them, not as recorded ("system").
+    assert "by the sync worker" in page
+    assert "by system" not in page
 
 
 def test_it_filters_by_room_id_and_by_text_in_the_target(client, auditor):
@@ -323,13 +326,14 @@ def test_the_export_is_a_streamed_attachment_with_a_header_row(client, auditor, 
     assert "audit-history-" in response.headers["Content-Disposition"]
     assert str(day.year) in response.headers["Content-Disposition"]
     rows = _csv(response)
+    assert rows[0][:3] == ["Time (UTC)", "Local time (Europe/Paris)", "Actor"]
     assert rows[0] == csv_export.header("Europe/Paris")
     event = AuditEvent.objects.get()
     utc_time, local_time, *rest = rows[1]
     assert utc_time == event.at.astimezone(UTC).isoformat(timespec="seconds")
     assert local_time.endswith(("+01:00", "+02:00"))
     assert rest == [
-        "system",
+        "the sync worker",
         "acs.room.updated_failed",
         "rooms.room",
         "4",
@@ -341,6 +345,24 @@ def test_the_export_is_a_streamed_attachment_with_a_header_row(client, auditor, 
         "down",
         "",
     ]
+
+
+def test_the_export_header_names_each_column_once_for_a_user_in_utc(client, auditor):
+    # It read "Time (UTC)" twice: the local time column is named after the zone, here UTC too.
+    _event()
+    _login(client, auditor)
+    client.cookies["portal_tz"] = "UTC"
+    header = _csv(client.get(EXPORT))[0]
+    assert header[:2] == ["Time (UTC)", "Local time (UTC)"]
+    assert len(set(header)) == len(header)
+
+
+def test_the_export_names_the_user_or_the_sync_worker_as_the_actor(client, auditor, scheduler):
+    _event(actor=scheduler)
+    _event("acs.room.updated")
+    _login(client, auditor)
+    rows = _csv(client.get(EXPORT))
+    assert [row[2] for row in rows[1:]] == ["the sync worker", "sam.scheduler"]
 
 
 def test_the_export_applies_the_filters(client, auditor, scheduler):
@@ -425,3 +447,77 @@ def test_the_filter_choices_list_each_actor_and_action_once_in_order(db, schedul
     # A deleted user's events still name them, and so does the filter.
     scheduler.delete()
     assert history_actor_labels() == labels
+
+
+# ---------------------------------------------------------------------- repeated failures fold
+
+
+def _failure(room_id=4, *, error="ACS is down", status=503, action="acs.room.updated_failed"):
+    return _event(
+        action,
+        room_id=room_id,
+        label=f"Room {room_id}",
+        acs_outcome={"operation": "update_room", "status": status, "error": error},
+    )
+
+
+def test_repeated_identical_failures_of_one_room_show_as_one_line_with_a_count(client, auditor):
+    start = timezone.now() - timedelta(minutes=3)
+    for n in range(4):
+        with mock.patch(
+            "portal.audit.timezone.now", return_value=start + timedelta(seconds=50 * n)
+        ):
+            last = _failure()
+    response = _login(client, auditor).get(URL)
+    lines = response.context["lines"]
+    assert [line.pk for line in lines] == [last.pk]
+    assert lines[0].fold_count == 4
+    assert lines[0].fold_first_at == start
+    html = response.text
+    assert "ACS: room updated (failed) ×4" in html
+    assert "4 times, last at" in html
+    assert html.count("ACS is down") == 1
+    # The page still counts every event it holds, and says why there are fewer lines.
+    assert "4 events on this page; repeated failures are shown once, with a count." in html
+    # Nothing was rewritten: the trail keeps every failure, chained.
+    assert AuditEvent.objects.count() == 4
+
+
+def test_other_rooms_events_in_between_do_not_break_a_run(client, auditor):
+    first = _failure(4)
+    other = _failure(5)
+    second = _failure(4)
+    lines = _login(client, auditor).get(URL).context["lines"]
+    assert [(line.pk, line.fold_count) for line in lines] == [(second.pk, 2), (other.pk, 1)]
+    assert first.pk not in [line.pk for line in lines]
+
+
+def test_a_different_error_or_a_change_in_between_starts_a_new_line(client, auditor, scheduler):
+    _failure(error="ACS is down")
+    _failure(error="ACS is down")
+    _event("portal.room.updated", actor=scheduler, room_id=4)
+    _failure(error="ACS is down")
+    _failure(error="Throttled", status=429)
+    lines = _login(client, auditor).get(URL).context["lines"]
+    assert [line.fold_count for line in lines] == [1, 1, 1, 2]
+
+
+def test_the_room_history_folds_repeated_failures_too(client, auditor, scheduler):
+    from tests.rooms.factories import RoomFactory
+
+    room = RoomFactory(owner=scheduler)
+    for _ in range(3):
+        _failure(room.pk)
+    html = _login(client, auditor).get(reverse("rooms:detail", args=[room.pk])).text
+    assert "ACS: room updated (failed) ×3" in html
+    assert html.count("ACS is down") == 1
+
+
+def test_the_dashboard_folds_repeated_failures_and_still_lists_ten_lines(client, auditor):
+    for n in range(12):
+        _failure(100 + n)
+        _failure(100 + n)
+    response = _login(client, auditor).get(reverse("dashboard"))
+    events = response.context["events"]
+    assert len(events) == 10
+    assert all(event.fold_count == 2 for event in events)

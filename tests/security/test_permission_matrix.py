@@ -63,6 +63,7 @@ PORTAL = {
     },
     "history": {"GET": "portal.view_auditevent"},
     "history_export": {"GET": "portal.view_auditevent"},
+    "time_zone": {"GET": ANY_SIGNED_IN, "POST": ANY_SIGNED_IN},
 }
 
 # Admin pages that belong to no model: any staff member may open them.
