@@ -1,10 +1,17 @@
 """Identity pages: list and search, create, the identity's page, tokens shown once, delete."""
 
+import base64
+import secrets
+import time
+from datetime import datetime
+
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -13,6 +20,7 @@ from identities import selectors, services
 from identities.forms import IdentityForm, TokenForm
 from identities.models import Identity, TokenScope
 from portal.http import HtmxHttpRequest, needs, render_page
+from portal.selectors import fold_repeated_failures
 from portal.services import require
 
 PAGE_SIZE = 25
@@ -84,7 +92,7 @@ def _render_detail(
     context = {
         "identity": identity,
         "participations": list(selectors.identity_rooms(identity)),
-        "events": selectors.identity_events(identity),
+        "events": fold_repeated_failures(selectors.identity_events(identity)),
         "token_form": token_form or TokenForm(),
         "now": timezone.now(),
     }
@@ -96,12 +104,84 @@ def identity_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return _render_detail(request, get_identity_for_user(request, pk))
 
 
+# A token just issued waits for its one showing split in two halves, neither of which is the
+# token: its bytes XOR a random pad of the same length in the session (the database), the pad in
+# a cookie only the token page receives, for TOKEN_SHOW_WITHIN seconds. The POST that issues it
+# redirects to a GET of the same address, which shows it and deletes both halves, so a reload
+# shows that it was shown already and never issues a second token. The URL never carries it.
+TOKEN_SESSION_KEY = "portal_issued_token"
+TOKEN_PAD_COOKIE = "portal_token_pad"
+TOKEN_SHOW_WITHIN = 300
+
+
+def _xor(data: bytes, pad: bytes) -> bytes:
+    return bytes(a ^ b for a, b in zip(data, pad, strict=True))
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii")
+
+
+def _unb64(text: object) -> bytes | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return base64.urlsafe_b64decode(text.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        return None
+
+
+def _stash_token(request: HtmxHttpRequest, response: HttpResponse, identity, issued, minutes):
+    """Keep the new token for its one showing: half in the session, half in a cookie."""
+    secret = issued.token.encode("utf-8")
+    pad = secrets.token_bytes(len(secret))
+    request.session[TOKEN_SESSION_KEY] = {
+        "identity": identity.pk,
+        "masked": _b64(_xor(secret, pad)),
+        "expires_on": issued.expires_on.isoformat(),
+        "scopes": list(issued.scopes),
+        "minutes": minutes,
+        "issued_at": int(time.time()),
+    }
+    response.set_cookie(
+        TOKEN_PAD_COOKIE,
+        _b64(pad),
+        max_age=TOKEN_SHOW_WITHIN,
+        path=reverse("identities:issue_token", args=[identity.pk]),
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Strict",
+    )
+
+
+def _take_token(request: HtmxHttpRequest, identity: Identity) -> tuple[dict | None, str | None]:
+    """This identity's last issue (or None) and its token if not shown yet; forgets the token."""
+    stash = request.session.get(TOKEN_SESSION_KEY)
+    if not isinstance(stash, dict) or stash.get("identity") != identity.pk:
+        return None, None
+    token = None
+    masked, pad = _unb64(stash.get("masked")), _unb64(request.COOKIES.get(TOKEN_PAD_COOKIE))
+    fresh = time.time() - stash.get("issued_at", 0) < TOKEN_SHOW_WITHIN
+    if masked is not None and pad is not None and len(masked) == len(pad) and fresh:
+        try:
+            token = _xor(masked, pad).decode("utf-8")
+        except UnicodeDecodeError:
+            token = None
+    # Shown now or never: only what it was issued with stays, to offer the same again.
+    request.session[TOKEN_SESSION_KEY] = {
+        key: stash.get(key) for key in ("identity", "expires_on", "scopes", "minutes")
+    }
+    return stash, token
+
+
 @never_cache
-@require_POST
+@require_http_methods(["GET", "POST"])
 @needs("identities.issue_token", "issue access tokens")
 def identity_issue_token(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    """Show the new token in this response only: never in a URL, the session or a message."""
+    """POST issues a token and redirects here; GET shows it once, then offers a new one."""
     identity = get_live_identity_for_user(request, pk)
+    if request.method == "GET":
+        return _token_page(request, identity)
     form = TokenForm(request.POST)
     if not form.is_valid():
         return _render_detail(request, identity, form)
@@ -116,16 +196,35 @@ def identity_issue_token(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         form.add_error(None, exc)
         identity.refresh_from_db()
         return _render_detail(request, identity, form)
-    # The service may have just created the ACS user: show its id.
-    identity.refresh_from_db()
     messages.success(request, f"Issued an access token for {identity.display_name}.")
-    context = {
+    response = redirect("identities:issue_token", pk=identity.pk)
+    _stash_token(request, response, identity, issued, form.cleaned_data["minutes"])
+    return response
+
+
+def _token_page(request: HtmxHttpRequest, identity: Identity) -> HttpResponse:
+    stash, token = _take_token(request, identity)
+    scopes = stash.get("scopes") if stash else None
+    minutes = stash.get("minutes") if stash else None
+    initial = {"scopes": scopes, "minutes": minutes} if scopes and minutes else {}
+    context: dict[str, object] = {
         "identity": identity,
-        "token": issued.token,
-        "expires_on": issued.expires_on,
-        "scopes": [TokenScope(scope).label for scope in issued.scopes],
+        "token": token,
+        # Issued here before, but shown already (or not opened in time): say so, offer another.
+        "shown_already": stash is not None and token is None,
+        "token_form": TokenForm(initial=initial),
     }
-    return render(request, "identities/token.html", context)
+    if token is not None and stash is not None:
+        context["expires_on"] = datetime.fromisoformat(stash["expires_on"])
+        context["scopes"] = [TokenScope(scope).label for scope in stash["scopes"]]
+    response = render(request, "identities/token.html", context)
+    if TOKEN_PAD_COOKIE in request.COOKIES:
+        response.delete_cookie(
+            TOKEN_PAD_COOKIE,
+            path=reverse("identities:issue_token", args=[identity.pk]),
+            samesite="Strict",
+        )
+    return response
 
 
 @require_POST

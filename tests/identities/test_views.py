@@ -1,6 +1,7 @@
 """Identity pages: list and search, create, the identity's page, tokens shown once, delete."""
 
 import re
+import time
 from html import unescape
 
 import pytest
@@ -11,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from identities import services
+from identities import services, views
 from identities.models import Identity
 from identities.sync import push_identity
 from portal.models import AuditEvent
@@ -241,11 +242,24 @@ def test_an_unknown_identity_is_404(as_auditor):
 # -------------------------------------------------------------------------------------- token
 
 
+def _issue(client, identity, data=None):
+    """POST the issue form, as the identity page does, and follow the redirect to the token."""
+    return client.post(
+        issue_url(identity), data or {"scopes": ["chat", "voip"], "minutes": "60"}, follow=True
+    )
+
+
+def _issued_in_acs(emulator) -> int:
+    return emulator.requests()["counts"].get("Identity_IssueAccessToken", 0)
+
+
 def test_a_token_is_shown_once_valid_in_acs_and_kept_nowhere(emulator, as_role_admin):
     identity = IdentityFactory(display_name="Grace Hopper")
-    response = as_role_admin.post(
-        issue_url(identity), {"scopes": ["chat", "voip"], "minutes": "60"}
-    )
+    posted = as_role_admin.post(issue_url(identity), {"scopes": ["chat", "voip"], "minutes": "60"})
+    # POST, redirect, GET: the token is issued by the POST and shown by the GET it redirects to.
+    assert posted.status_code == 302
+    assert posted["Location"] == issue_url(identity)
+    response = as_role_admin.get(posted["Location"])
     assert response.status_code == 200
     assert "no-store" in response.headers["Cache-Control"]
     assert "Copy it now: it is shown once and never again" in response.text
@@ -261,7 +275,9 @@ def test_a_token_is_shown_once_valid_in_acs_and_kept_nowhere(emulator, as_role_a
     assert token not in repr(list(Identity.objects.values()))
     kept = repr(list(AuditEvent.objects.values_list("changes", "acs_outcome", "target_label")))
     assert token not in kept
+    # Between the POST and the GET neither half alone is the token, and neither is the URL.
     assert all(token not in s.get_decoded().__repr__() for s in Session.objects.all())
+    assert token not in str(posted.cookies) and token not in posted["Location"]
     assert token not in str(response.cookies)
     assert all(token not in str(m) for m in get_messages(response.wsgi_request))
 
@@ -270,10 +286,79 @@ def test_a_token_is_shown_once_valid_in_acs_and_kept_nowhere(emulator, as_role_a
     assert "chat voip" in later.text
 
 
+def test_reloading_the_token_page_shows_no_token_and_issues_none(emulator, as_role_admin):
+    identity = IdentityFactory(display_name="Grace Hopper")
+    first = _issue(as_role_admin, identity)
+    token = token_in(first)
+    assert _issued_in_acs(emulator) == 1
+
+    reloaded = as_role_admin.get(issue_url(identity))
+
+    assert reloaded.status_code == 200
+    assert token not in reloaded.text
+    assert 'id="token"' not in reloaded.text
+    assert "This token was shown already" in reloaded.text
+    assert "Reloading the page issued no new token" in reloaded.text
+    # It offers a new one, with what the last one was issued with.
+    assert f'action="{issue_url(identity)}"' in reloaded.text
+    assert "Issue a new token" in reloaded.text
+    assert re.search(r'<option value="60" selected>', reloaded.text)
+    assert _issued_in_acs(emulator) == 1
+    assert all(token not in s.get_decoded().__repr__() for s in Session.objects.all())
+
+
+def test_a_new_token_can_be_issued_from_the_shown_already_page(emulator, as_role_admin):
+    identity = IdentityFactory()
+    first = token_in(_issue(as_role_admin, identity))
+    as_role_admin.get(issue_url(identity))
+
+    second = token_in(_issue(as_role_admin, identity, {"scopes": ["voip"], "minutes": "240"}))
+
+    assert second != first
+    assert _issued_in_acs(emulator) == 2
+    assert emulator.token_status(second)["scopes"] == ["voip"]
+
+
+def test_the_token_page_shows_nothing_without_its_cookie_half(emulator, as_role_admin):
+    identity = IdentityFactory()
+    posted = as_role_admin.post(issue_url(identity), {"scopes": ["chat"], "minutes": "60"})
+    # Another browser with the same session (or one that dropped the cookie) gets no token.
+    del as_role_admin.cookies[views.TOKEN_PAD_COOKIE]
+    response = as_role_admin.get(posted["Location"])
+    assert 'id="token"' not in response.text
+    assert "This token was shown already" in response.text
+
+
+def test_the_token_page_shows_nothing_after_five_minutes(emulator, as_role_admin, monkeypatch):
+    identity = IdentityFactory()
+    posted = as_role_admin.post(issue_url(identity), {"scopes": ["chat"], "minutes": "60"})
+    later = time.time() + views.TOKEN_SHOW_WITHIN + 1
+    monkeypatch.setattr(views.time, "time", lambda: later)
+    response = as_role_admin.get(posted["Location"])
+    assert 'id="token"' not in response.text
+
+
+def test_the_token_of_one_identity_is_not_shown_on_anothers_page(emulator, as_role_admin):
+    first, other = IdentityFactory(), IdentityFactory()
+    as_role_admin.post(issue_url(first), {"scopes": ["chat"], "minutes": "60"})
+    response = as_role_admin.get(issue_url(other))
+    assert 'id="token"' not in response.text
+    assert "No new token to show" in response.text
+
+
+def test_the_token_page_without_an_issue_offers_one(emulator, as_role_admin):
+    identity = IdentityFactory()
+    response = as_role_admin.get(issue_url(identity))
+    assert response.status_code == 200
+    assert "No new token to show" in response.text
+    assert "Issue a new token" in response.text
+    assert _issued_in_acs(emulator) == 0
+
+
 def test_the_token_page_names_its_expiry_with_the_zone(emulator, client, role_admin):
     client.force_login(role_admin)
     client.cookies["portal_tz"] = "Europe/Paris"
-    response = client.post(issue_url(IdentityFactory()), {"scopes": ["voip"], "minutes": "480"})
+    response = _issue(client, IdentityFactory(), {"scopes": ["voip"], "minutes": "480"})
     assert re.search(r"<time [^>]*>[^<]+ CES?T</time>", response.text)
     assert "UTC" in response.text
 
@@ -394,6 +479,15 @@ def test_a_role_admin_sees_every_control(as_role_admin):
     assert 'name="scopes" value="chat" id="id_scopes_0" checked' in html
 
 
-@pytest.mark.parametrize("url", [issue_url, revoke_url])
-def test_the_post_only_views_refuse_get(as_role_admin, url):
-    assert as_role_admin.get(url(IdentityFactory())).status_code == 405
+def test_revoking_is_post_only(as_role_admin):
+    assert as_role_admin.get(revoke_url(IdentityFactory())).status_code == 405
+
+
+def test_the_token_page_answers_get_and_post_only(as_role_admin):
+    assert as_role_admin.put(issue_url(IdentityFactory())).status_code == 405
+
+
+def test_a_scheduler_may_not_open_the_token_page(as_scheduler):
+    refused = as_scheduler.get(issue_url(IdentityFactory()))
+    assert refused.status_code == 403
+    assert "identities.issue_token" in refused.text

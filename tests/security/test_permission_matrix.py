@@ -55,7 +55,7 @@ PORTAL = {
     "identities:list": {"GET": "identities.view_identity"},
     "identities:create": {"GET": "identities.add_identity", "POST": "identities.add_identity"},
     "identities:detail": {"GET": "identities.view_identity"},
-    "identities:issue_token": {"POST": "identities.issue_token"},
+    "identities:issue_token": {"GET": "identities.issue_token", "POST": "identities.issue_token"},
     "identities:revoke_tokens": {"POST": "identities.revoke_tokens"},
     "identities:delete": {
         "GET": "identities.delete_identity",
