@@ -8,6 +8,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from identities.services import NewPerson
+from portal.models import AuditEvent
 from rooms.models import Participant, Room
 from rooms.services import ParticipantEntry, room_create
 from tests.browser.conftest import screenshot, sign_in
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # 60 characters: the kind of address that pushed the Remove column out of the table.
 LONG_EMAIL = "augusta.ada.king.countess.of.lovelace@analytical-engines.org"
 PHONE = {"width": 390, "height": 844}
+ROLE_CHANGED = "portal.participant.role_changed"
 
 
 @pytest.fixture
@@ -53,6 +55,13 @@ def _box(locator) -> dict:
     box = locator.bounding_box()
     assert box is not None, "not rendered"
     return box
+
+
+def _role_requests(page) -> list[str]:
+    """Collect the role changes the page sends from now on."""
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if "/role/" in r.url else None)
+    return sent
 
 
 def test_the_long_email_fits_in_the_first_place():
@@ -227,3 +236,77 @@ def test_the_page_follows_the_systems_colour_scheme_and_stays_readable(
         assert _contrast(colours["link"], colours["card"]) >= 4.5, colours
     finally:
         context.close()
+
+
+def _ada(room) -> Participant:
+    return Participant.objects.get(room=room, identity__email=LONG_EMAIL)
+
+
+def _role_changes(room) -> list[dict]:
+    events = AuditEvent.objects.filter(action=ROLE_CHANGED, room_id=room.pk).order_by("pk")
+    return [event.changes["role"] for event in events]
+
+
+def _open_picker(page, superuser, room):
+    sign_in(page, superuser)
+    page.goto(f"/rooms/{room.pk}/")
+    picker = page.get_by_label("Role of Ada Lovelace")
+    roles = picker.evaluate("select => [...select.options].map((option) => option.value)")
+    assert roles.index(_ada(room).role) == 0
+    return picker, roles
+
+
+def test_two_arrow_keys_then_tab_change_the_role_once(page, superuser, room):
+    picker, roles = _open_picker(page, superuser, room)
+    sent = _role_requests(page)
+    row = page.locator(f"#participant-{_ada(room).pk}")
+    picker.focus()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    expect(picker).to_have_value(roles[2])
+    # Passing a role on the way saves nothing; the row says the choice is not saved yet.
+    expect(row.locator(".role-pending")).to_contain_text("Not saved yet")
+    assert sent == [] and _role_changes(room) == []
+
+    page.keyboard.press("Tab")
+    expect(row.locator(".row-saved")).to_have_text("Saved")
+    assert len(sent) == 1
+    assert _role_changes(room) == [{"before": roles[0], "after": roles[2]}]
+    assert _ada(room).role == roles[2]
+    # The focus went on to the row's Remove button, and is still there in the new row.
+    expect(page.get_by_role("button", name="Remove Ada Lovelace")).to_be_focused()
+    assert page.console_errors == []
+
+
+def test_escape_undoes_a_role_chosen_with_the_keys_and_enter_saves_one(page, superuser, room):
+    picker, roles = _open_picker(page, superuser, room)
+    sent = _role_requests(page)
+    row = page.locator(f"#participant-{_ada(room).pk}")
+    picker.focus()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Escape")
+    expect(picker).to_have_value(roles[0])
+    expect(row.locator(".role-pending")).to_have_count(0)
+    # Leaving the picker with the saved role back in it sends nothing.
+    page.keyboard.press("Tab")
+    page.keyboard.press("Shift+Tab")
+    expect(picker).to_be_focused()
+
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    expect(row.locator(".row-saved")).to_have_text("Saved")
+    expect(picker).to_be_focused()
+    assert len(sent) == 1
+    assert _role_changes(room) == [{"before": roles[0], "after": roles[1]}]
+    assert page.console_errors == []
+
+
+def test_a_pick_from_the_list_saves_at_once(page, superuser, room):
+    picker, roles = _open_picker(page, superuser, room)
+    sent = _role_requests(page)
+    row = page.locator(f"#participant-{_ada(room).pk}")
+    # As a mouse pick does: the list's choice fires one change, with no arrow key before it.
+    picker.select_option(roles[3])
+    expect(row.locator(".row-saved")).to_have_text("Saved")
+    assert len(sent) == 1
+    assert _role_changes(room) == [{"before": roles[0], "after": roles[3]}]
