@@ -15,6 +15,7 @@ from django.utils import timezone
 from identities import services, views
 from identities.models import Identity
 from identities.sync import push_identity
+from portal import audit
 from portal.models import AuditEvent
 from rooms.models import Participant, Role
 from tests.identities.factories import IdentityFactory
@@ -233,6 +234,19 @@ def test_a_deleted_identity_page_is_marked_and_offers_no_actions(as_role_admin):
         assert url not in response.text
     assert as_role_admin.get(delete_url(identity)).status_code == 404
     assert as_role_admin.post(issue_url(identity), {"scopes": ["chat"]}).status_code == 404
+
+
+def test_the_identity_page_shows_repeated_identical_failures_as_one_line(as_auditor):
+    identity = IdentityFactory(display_name="Grace Hopper")
+    for _ in range(3):
+        audit.record(
+            action="acs.identity.created_failed",
+            target=identity,
+            acs_outcome={"operation": "create_user", "status": 503, "error": "ACS is down"},
+        )
+    html = as_auditor.get(detail(identity)).text
+    assert "ACS: identity created (failed) ×3" in html
+    assert html.count("ACS is down") == 1
 
 
 def test_an_unknown_identity_is_404(as_auditor):
