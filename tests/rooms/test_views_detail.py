@@ -72,7 +72,7 @@ def test_it_gives_a_role_admin_a_labelled_role_picker_per_row(client, role_admin
     assert (
         f'<label for="role-{ada.pk}" class="visually-hidden">Role of Ada Lovelace</label>' in html
     )
-    assert 'hx-trigger="change"' in html and 'hx-target="closest tr"' in html
+    assert 'hx-trigger="commit-role"' in html and 'hx-target="closest tr"' in html
     assert 'data-select-all="participant"' in html
     assert html.count('class="small nojs-only">Save</button>') == 2
 
