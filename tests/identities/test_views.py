@@ -87,7 +87,7 @@ def test_the_list_shows_each_identitys_details(as_auditor):
     assert f'href="{detail(identity)}"' in html
     assert "8:acs:grace" in html
     assert "not created yet" in html
-    assert '<td class="num">2</td>' in html
+    assert '<td class="num" data-label="Rooms">2</td>' in html
     assert "badge-pending" in html
 
 
@@ -115,7 +115,7 @@ def test_the_list_shows_25_identities_a_page_and_keeps_the_search_in_page_links(
         IdentityFactory(display_name=f"Match {n:02}")
     IdentityFactory(display_name="Other")
     first = as_auditor.get(LIST, {"q": "match"})
-    assert first.text.count('<td class="name"><a href="/identities/') == 25
+    assert first.text.count('<td class="name cell-title"><a href="/identities/') == 25
     assert "Page 1 of 2" in first.text
     assert 'href="?q=match&amp;page=2"' in first.text
     second = as_auditor.get(LIST, {"q": "match", "page": "2"})
