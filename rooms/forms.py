@@ -1,11 +1,14 @@
 """The room form: a window typed as wall-clock times in a chosen zone, checked by ACS's rules."""
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.forms.utils import ErrorList, pretty_name
+from django.http import QueryDict
 from django.utils import timezone
 
 from portal import timezones
@@ -151,6 +154,20 @@ def new_room_initial(now: datetime | None = None) -> dict:
     }
 
 
+def copy_initial(copy) -> dict:
+    """The new-room form filled in from a copy of a room (services.RoomCopy), in the user's zone."""
+    zone_name = current_zone_name()
+    zone = ZoneInfo(zone_name)
+    return {
+        "title": copy.title,
+        "notes": copy.notes,
+        "valid_from": to_local(copy.valid_from, zone),
+        "valid_until": to_local(copy.valid_until, zone),
+        "time_zone": zone_name,
+        "pstn_dial_out_enabled": copy.pstn_dial_out_enabled,
+    }
+
+
 def room_initial(room: Room) -> dict:
     """The edit form of a room, its times in the user's zone."""
     zone_name = current_zone_name()
@@ -293,11 +310,11 @@ class RoomForm(forms.Form):
             self._preview_initial()
 
     @staticmethod
-    def _initial_with_length(initial: dict) -> dict:
+    def _initial_with_length(initial: Mapping[str, Any]) -> dict[str, Any]:
         """The length that matches the window, and the times as shown, for a fresh form."""
         start, end = initial.get("valid_from"), initial.get("valid_until")
         if not (isinstance(start, datetime) and isinstance(end, datetime)):
-            return initial
+            return dict(initial)
         return {
             "length": length_choice(end - start),
             "shown_valid_from": start,
@@ -368,7 +385,8 @@ class RoomForm(forms.Form):
         """A form shown again shows the window it understood: Ends as computed, the length
         that matches, and these as the times shown (so the next post compares with them)."""
         start, end = data.get("valid_from"), data.get("valid_until")
-        shown = self.data.copy()
+        posted = self.data
+        shown = posted.copy() if isinstance(posted, QueryDict) else dict(posted)
         if start is not None:
             shown["shown_valid_from"] = start.strftime(LOCAL_FORMAT)
         if end is not None:

@@ -26,6 +26,8 @@ from django.utils import timezone
 
 from identities.models import Identity
 from outbox.models import Entry, SyncState
+from portal.models import AuditEvent
+from portal.selectors import room_events
 from portal.services import search_text
 from rooms.models import MAX_ROOM_LIFETIME, Participant, Room
 from rooms.rules import WindowState, not_ended_q, window_q, window_state
@@ -452,3 +454,163 @@ def _in_order(rooms: list[Room], order: list[str]) -> list[Room]:
         field = name.removeprefix("-")
         rooms = sorted(rooms, key=lambda room: getattr(room, field), reverse=name != field)
     return rooms
+
+
+# --------------------------------------------------------------------------- a deleted room
+
+# The history of a room: what a deleted room's page is read from once its row is gone.
+_CREATED, _DELETED = "portal.room.created", "portal.room.deleted"
+_ADDED, _REMOVED, _ROLE = (
+    "portal.participant.added",
+    "portal.participant.removed",
+    "portal.participant.role_changed",
+)
+# What ACS answered after the delete, shown on the deleted room's page (newest first).
+ACS_ANSWERS_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class FormerParticipant:
+    """Someone who was in a room when it was deleted."""
+
+    name: str
+    email: str
+    role: str
+    added_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DeletedRoom:
+    """What a deleted room's read-only page shows.
+
+    `room` is the tombstone while ACS has not confirmed the delete; once it has, the sync
+    removes the row (rooms.sync) and `room` is rebuilt, unsaved, from the history: the delete
+    event recorded every field as it was. The people then are those the history shows in the
+    room at the delete (name, e-mail, role), as every way of adding, re-roling and removing
+    someone records it.
+    """
+
+    room: Room
+    owner: str
+    deleted_at: datetime
+    deleted_by: str
+    people: list[FormerParticipant]
+    # True once ACS confirmed and the row went: the page reads the history only.
+    from_history: bool
+    # What ACS answered since the delete, newest first.
+    acs_answers: list[AuditEvent]
+    # Why, when the portal deleted it on its own (a series cancelled), as the event says.
+    reason: str = ""
+
+
+def deleted_room(*, user, pk: int) -> DeletedRoom | None:
+    """The deleted room with this id, from its tombstone or its history; None if there is no
+    such room, or it is not deleted. Four queries at most, however many people it had."""
+    if not user.has_perm("rooms.view_room"):
+        return None
+    row = Room.objects.select_related("owner", "sync").filter(pk=pk).first()
+    if row is not None and row.deleted_at is None:
+        return None
+    # Newest first: the first of each action is its latest.
+    marks: dict[str, AuditEvent] = {}
+    for event in room_events(pk).filter(action__in=[_CREATED, _DELETED]):
+        marks.setdefault(event.action, event)
+    deleted = marks.get(_DELETED)
+    if row is None and deleted is None:
+        return None
+    if deleted is not None:
+        since = deleted.at
+    else:
+        assert row is not None and row.deleted_at is not None  # a tombstone: see above
+        since = row.deleted_at
+    answers = list(
+        room_events(pk).filter(action__startswith="acs.", at__gte=since)[:ACS_ANSWERS_SHOWN]
+    )
+    changes = deleted.changes if deleted is not None else {}
+    reason = changes.get("series", {}).get("after") or ""
+    if row is not None:
+        assert row.deleted_at is not None  # a live room returned None above
+        people = [
+            FormerParticipant(
+                name=p.identity.display_name,
+                email=p.identity.email,
+                role=p.role,
+                added_at=p.added_at,
+            )
+            for p in Participant.objects.filter(room=row)
+            .select_related("identity")
+            .order_by("identity__display_name", "pk")
+        ]
+        return DeletedRoom(
+            room=row,
+            owner=row.owner.get_full_name() or row.owner.get_username(),
+            deleted_at=row.deleted_at,
+            deleted_by=deleted.actor_label if deleted is not None else "",
+            people=people,
+            from_history=False,
+            acs_answers=answers,
+            reason=str(reason),
+        )
+    assert deleted is not None  # no row and no delete event returned above
+    created = marks.get(_CREATED)
+    return DeletedRoom(
+        room=_room_as_deleted(pk, deleted),
+        owner=created.actor_label if created is not None else "",
+        deleted_at=deleted.at,
+        deleted_by=deleted.actor_label,
+        people=_people_at(pk, deleted),
+        from_history=True,
+        acs_answers=answers,
+        reason=str(reason),
+    )
+
+
+def _room_as_deleted(pk: int, deleted: AuditEvent) -> Room:
+    """The room as its delete event recorded it (every field's value before), unsaved."""
+    before = {name: change.get("before") for name, change in deleted.changes.items()}
+
+    def when(name: str) -> datetime | None:
+        value = before.get(name)
+        try:
+            return datetime.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            return None
+
+    fields = {
+        "title": str(before.get("title") or deleted.target_label or f"Room {pk}"),
+        "notes": str(before.get("notes") or ""),
+        # None when an event did not record it (the page then says "Not recorded").
+        "valid_from": when("valid_from"),
+        "valid_until": when("valid_until"),
+        "pstn_dial_out_enabled": bool(before.get("pstn_dial_out_enabled")),
+    }
+    return Room(pk=pk, deleted_at=deleted.at, **fields)
+
+
+def _people_at(pk: int, deleted: AuditEvent) -> list[FormerParticipant]:
+    """Who was in the room when it was deleted, by replaying its people's events up to then."""
+    roster: dict[str, FormerParticipant] = {}
+    events = (
+        room_events(pk)
+        .filter(action__in=[_ADDED, _REMOVED, _ROLE], pk__lt=deleted.pk)
+        .order_by("at", "pk")
+        .only("action", "target_id", "changes", "at")
+    )
+    for event in events.iterator(chunk_size=2000):
+        after = {name: (change or {}).get("after") for name, change in event.changes.items()}
+        if event.action == _ADDED and after.get("identity"):
+            name, _, email = str(after["identity"]).partition(" <")
+            roster[event.target_id] = FormerParticipant(
+                name=name,
+                email=email.removesuffix(">"),
+                role=str(after.get("role") or ""),
+                added_at=event.at,
+            )
+        elif event.action == _ROLE and event.target_id in roster and after.get("role"):
+            former = roster[event.target_id]
+            roster[event.target_id] = FormerParticipant(
+                former.name, former.email, str(after["role"]), former.added_at
+            )
+        elif event.action == _REMOVED:
+            roster.pop(event.target_id, None)
+    return sorted(roster.values(), key=lambda person: (person.name.casefold(), person.email))

@@ -161,34 +161,72 @@ def room_delete(*, actor, room: Room, expected_version: int | None = None) -> Ro
     return current
 
 
-def room_duplicate(*, actor, room: Room, title: str | None = None) -> Room:
-    """A new room with the same settings, window and roster.
+@dataclass(frozen=True)
+class RoomCopy:
+    """What a copy of a room will hold once saved; making it writes nothing.
+
+    The Duplicate page shows it (and Cancel leaves nothing behind); saving creates the room
+    with these participants in one room_create, as a new room with people is made.
+    """
+
+    title: str
+    notes: str
+    valid_from: datetime
+    valid_until: datetime
+    pstn_dial_out_enabled: bool
+    participants: list[ParticipantEntry]
+    # The original has ended, so the copy's window was moved to start at the next full hour.
+    moved: bool
+    # False: the actor may not give roles, so everyone is copied as an Attendee.
+    roles_kept: bool
+
+
+def room_copy(*, actor, room: Room, title: str | None = None) -> RoomCopy:
+    """A new room's settings, window and roster, taken from `room`; nothing is written.
 
     The copy of a room that has ended starts at the next full hour, as long as the original:
     ACS refuses windows that have ended, so copying last month's meeting would always fail.
     The roles come along only for someone who may give roles; for anyone else everyone in the
-    copy is an Attendee, as if they had added each person themselves.
+    copy is an Attendee, as if they had added each person themselves. People whose identity
+    was deleted are left out: ACS no longer knows them.
     """
+    require(actor, "rooms.add_room", "create rooms")
     valid_from, valid_until = room.valid_from, room.valid_until
-    if valid_until <= timezone.now():
+    moved = valid_until <= timezone.now()
+    if moved:
         length = min(valid_until - valid_from, rules.MAX_ROOM_LIFETIME)
         valid_from = rules.next_full_hour()
         valid_until = valid_from + length
     keep_roles = may_give_roles(actor)
     entries = [
         ParticipantEntry(person=p.identity, role=p.role if keep_roles else Role.ATTENDEE)
-        for p in room.participants.select_related("identity").filter(
-            identity__deleted_at__isnull=True
-        )
+        for p in room.participants.select_related("identity")
+        .filter(identity__deleted_at__isnull=True)
+        .order_by("identity__display_name", "pk")
     ]
-    return room_create(
-        actor=actor,
+    return RoomCopy(
         title=title or f"{room.title} (copy)",
+        notes=room.notes,
         valid_from=valid_from,
         valid_until=valid_until,
         pstn_dial_out_enabled=room.pstn_dial_out_enabled,
-        notes=room.notes,
         participants=entries,
+        moved=moved,
+        roles_kept=keep_roles,
+    )
+
+
+def room_duplicate(*, actor, room: Room, title: str | None = None) -> Room:
+    """A new room with the same settings, window and roster (room_copy's rules), created now."""
+    copy = room_copy(actor=actor, room=room, title=title)
+    return room_create(
+        actor=actor,
+        title=copy.title,
+        valid_from=copy.valid_from,
+        valid_until=copy.valid_until,
+        pstn_dial_out_enabled=copy.pstn_dial_out_enabled,
+        notes=copy.notes,
+        participants=copy.participants,
     )
 
 

@@ -6,6 +6,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from identities.services import NewPerson
@@ -23,7 +24,15 @@ from rooms.participant_forms import (
     CsvUploadForm,
     NewPersonFormSet,
 )
-from rooms.views.common import get_room_for_user
+from rooms.rules import extend_blocked, window_state
+from rooms.selectors import DeletedRoom
+from rooms.views.common import (
+    DELETED,
+    deleted_context,
+    get_room_for_user,
+    get_room_or_deleted,
+    refuses_deleted,
+)
 
 DETAIL = "rooms/detail.html"
 ADD = "rooms/participants_add.html"
@@ -104,14 +113,27 @@ def _row(request: HtmxHttpRequest, room: Room, participant: Participant | None, 
 
 @require_GET
 def room_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    room = get_room_for_user(request, pk)
-    return render_page(request, DETAIL, _page_context(request, room), partial="participants")
+    """The room page; a deleted room's page is read-only, from its tombstone or its history."""
+    room = get_room_or_deleted(request, pk)
+    if isinstance(room, DeletedRoom):
+        return render(request, DELETED, deleted_context(request, room))
+    now = timezone.now()
+    context = _page_context(
+        request,
+        room,
+        # Live, upcoming or ended, as the list says; and whether "Extend" can apply at all.
+        window_state=window_state(room.valid_from, room.valid_until, now),
+        extend_blocked=extend_blocked(room.valid_from, room.valid_until, now),
+    )
+    return render_page(request, DETAIL, context, partial="participants")
 
 
 @require_GET
 @needs(*READ_HISTORY)
 def room_history(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    room = get_room_for_user(request, pk)
+    """The room's whole history, a deleted room's too."""
+    found = get_room_or_deleted(request, pk)
+    room = found.room if isinstance(found, DeletedRoom) else found
     events, next_before = selectors.room_history(
         room=room, before=parse_id(request.GET.get("before", ""))
     )
@@ -119,6 +141,7 @@ def room_history(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return render_page(request, DETAIL, context, partial="history_items")
 
 
+@refuses_deleted
 @require_POST
 @needs(*CHANGE_ROLES)
 def participant_role(request: HtmxHttpRequest, pk: int, participant_pk: int) -> HttpResponse:
@@ -148,6 +171,7 @@ def participant_role(request: HtmxHttpRequest, pk: int, participant_pk: int) -> 
     return redirect(_detail_url(room))
 
 
+@refuses_deleted
 @require_POST
 @needs(*REMOVE_PEOPLE)
 def participant_remove(request: HtmxHttpRequest, pk: int, participant_pk: int) -> HttpResponse:
@@ -178,6 +202,7 @@ def participant_remove(request: HtmxHttpRequest, pk: int, participant_pk: int) -
     return redirect(_detail_url(room))
 
 
+@refuses_deleted
 @require_POST
 def participants_bulk(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     room = get_room_for_user(request, pk)
@@ -249,6 +274,7 @@ def _add_context(
     }
 
 
+@refuses_deleted
 @require_http_methods(["GET", "POST"])
 @needs(*ADD_PEOPLE)
 def participants_add(request: HtmxHttpRequest, pk: int) -> HttpResponse:
@@ -306,6 +332,7 @@ def participants_add(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return render(request, ADD, context)
 
 
+@refuses_deleted
 @require_GET
 @needs(*ADD_PEOPLE)
 def identity_search(request: HtmxHttpRequest, pk: int) -> HttpResponse:
@@ -322,6 +349,7 @@ def identity_search(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return render_page(request, ADD, context, partial="identity_results")
 
 
+@refuses_deleted
 @require_http_methods(["GET", "POST"])
 @needs(*ADD_PEOPLE)
 def participants_import(request: HtmxHttpRequest, pk: int) -> HttpResponse:

@@ -1,6 +1,5 @@
 """Room views: the room form (create, edit, live checks) and the room's one-click actions."""
 
-from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.contrib import messages
@@ -16,14 +15,29 @@ from portal.http import HtmxHttpRequest, needs
 from portal.ids import parse_id
 from portal.services import Conflict, require
 from rooms import rules, services
-from rooms.forms import VERSION_LOST, RoomForm, conflict_rows, new_room_initial, room_initial
+from rooms.forms import (
+    VERSION_LOST,
+    RoomForm,
+    conflict_rows,
+    copy_initial,
+    new_room_initial,
+    room_initial,
+)
 from rooms.models import Room
-from rooms.views.common import get_room_for_user
+from rooms.views.common import get_room_for_user, refuses_deleted
 
-EXTEND_BY = timedelta(days=7)
+EXTEND_BY = rules.EXTEND_BY
 AT_LIMIT = (
     f"“{{title}}” already lasts the {rules.MAX_DAYS} days ACS allows: it cannot be extended. "
     "Duplicate it to continue after it ends."
+)
+ENDED_NO_EXTEND = (
+    "“{title}” has ended, and ACS no longer holds a room that has ended: it cannot be extended. "
+    "Duplicate it to use it again; nothing was changed."
+)
+COPY_GONE = (
+    "The room you are copying was deleted meanwhile, so its people cannot be copied and nothing "
+    "was created. Save again to create the room without them."
 )
 STALE_ACTION = (
     "Someone else changed this room in the meantime, so nothing was changed. "
@@ -59,26 +73,71 @@ def _participants(count: int) -> str:
 # --------------------------------------------------------------------------- the room form
 
 
+def _copy_context(request: HtmxHttpRequest, source: Room, copy: services.RoomCopy) -> dict:
+    """What the form says about a copy before it is saved: whom it copies, and how."""
+    return {
+        "source": source,
+        "people": [(entry.person, entry.role) for entry in copy.participants],
+        "moved": copy.moved,
+        "roles_kept": copy.roles_kept,
+    }
+
+
+def _copy_source(request: HtmxHttpRequest) -> tuple[Room | None, bool]:
+    """The room the form copies (?copy= on the link, the hidden `copy` on save), and whether
+    one was named. A room deleted since the page was shown is named but None: see COPY_GONE."""
+    pk = parse_id(request.POST.get("copy", "") or request.GET.get("copy", ""))
+    if pk is None:
+        return None, False
+    if request.method == "GET":
+        return get_room_for_user(request, pk), True  # 404, or 410 for a deleted room
+    try:
+        return get_room_for_user(request, pk), True
+    except Http404:
+        return None, True
+
+
+@refuses_deleted
 @require_http_methods(["GET", "POST"])
 @needs("rooms.add_room", "create rooms")
 def room_create(request: HtmxHttpRequest) -> HttpResponse:
+    """The new-room form; with ?copy=<room>, Duplicate: filled in from that room, and saving
+    creates the room with its people. Nothing is written before Save, so Cancel leaves nothing."""
+    source, copying = _copy_source(request)
+    copy = services.room_copy(actor=request.user, room=source) if source else None
     if request.method == "POST":
         form = RoomForm(request.POST)
-        if form.is_valid():
+        if copying and source is None:
+            form.add_error(None, COPY_GONE)
+        elif form.is_valid():
+            people = copy.participants if copy else ()
             try:
-                room = services.room_create(actor=request.user, **form.room_fields())
+                room = services.room_create(
+                    actor=request.user, participants=people, **form.room_fields()
+                )
             except ValidationError as exc:
                 form.add_service_error(exc)
             else:
-                messages.success(
-                    request, f"Created “{room.title}”. It is being pushed to ACS; add people next."
-                )
+                messages.success(request, _created_message(room, len(people), copy))
                 return redirect("rooms:detail", pk=room.pk)
+    elif copy is not None:
+        form = RoomForm(initial=copy_initial(copy))
     else:
         form = RoomForm(initial=new_room_initial())
-    return render(request, "rooms/form.html", {"form": form, "room": None})
+    context: dict = {"form": form, "room": None}
+    if source is not None and copy is not None:
+        context["copy"] = _copy_context(request, source, copy)
+    return render(request, "rooms/form.html", context)
 
 
+def _created_message(room: Room, people: int, copy: services.RoomCopy | None) -> str:
+    if copy is None:
+        return f"Created “{room.title}”. It is being pushed to ACS; add people next."
+    roles = "" if copy.roles_kept or not people else " Everyone in it is an Attendee."
+    return f"Created “{room.title}” with {_participants(people)}.{roles} It is being pushed to ACS."
+
+
+@refuses_deleted
 @require_http_methods(["GET", "POST"])
 @needs("rooms.change_room", "edit rooms")
 def room_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
@@ -119,6 +178,7 @@ def _rebase(request: HtmxHttpRequest, current: Room) -> RoomForm:
     return form
 
 
+@refuses_deleted
 @require_POST
 def room_validate(request: HtmxHttpRequest) -> HttpResponse:
     """Check the room form as the user leaves each field; writes nothing."""
@@ -137,6 +197,7 @@ def room_validate(request: HtmxHttpRequest) -> HttpResponse:
 # --------------------------------------------------------------------------- actions
 
 
+@refuses_deleted
 @require_http_methods(["GET", "POST"])
 @needs("rooms.delete_room", "delete rooms")
 def room_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
@@ -159,34 +220,16 @@ def room_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return render(request, "rooms/confirm_delete.html", context)
 
 
+@refuses_deleted
 @require_POST
 @needs("rooms.add_room", "create rooms")
 def room_duplicate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The old Duplicate button's address: the form of the copy, which only Save creates."""
     room = get_room_for_user(request, pk)
-    try:
-        duplicate = services.room_duplicate(actor=request.user, room=room)
-    except ValidationError as exc:
-        messages.error(request, f"Could not copy “{room.title}”: {' '.join(exc.messages)}")
-        return redirect("rooms:detail", pk=room.pk)
-    count = duplicate.participants.count()
-    moved_note = (
-        f" The original has ended, so the copy starts {_local(duplicate.valid_from)}."
-        if duplicate.valid_from != room.valid_from
-        else ""
-    )
-    roles_note = (
-        " Everyone in the copy is an Attendee: only role admins give other roles."
-        if count and not services.may_give_roles(request.user)
-        else ""
-    )
-    messages.success(
-        request,
-        f"Copied “{room.title}” with {_participants(count)}.{moved_note}{roles_note} "
-        "Adjust the copy's window, then save.",
-    )
-    return redirect("rooms:edit", pk=duplicate.pk)
+    return redirect(f"{reverse('rooms:create')}?copy={room.pk}")
 
 
+@refuses_deleted
 @require_POST
 @needs("rooms.change_room", "edit rooms")
 def room_extend(request: HtmxHttpRequest, pk: int) -> HttpResponse:
@@ -194,11 +237,13 @@ def room_extend(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     room = get_room_for_user(request, pk)
     back = _next_or(request, reverse("rooms:detail", args=[room.pk]))
     limit = room.valid_from + rules.MAX_ROOM_LIFETIME
-    if room.valid_until >= limit:
-        messages.error(request, AT_LIMIT.format(title=room.title))
+    blocked = rules.extend_blocked(room.valid_from, room.valid_until, timezone.now())
+    if blocked is not None:
+        refusal = ENDED_NO_EXTEND if blocked == rules.ExtendBlocked.ENDED else AT_LIMIT
+        messages.error(request, refusal.format(title=room.title))
         return redirect(back)
     version = _posted_version(request)
-    new_end = min(room.valid_until + EXTEND_BY, limit)
+    new_end = rules.extended_until(room.valid_from, room.valid_until)
     try:
         if version is None:
             raise ValidationError(VERSION_LOST)
@@ -216,6 +261,7 @@ def room_extend(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return redirect(back)
 
 
+@refuses_deleted
 @require_POST
 @needs("rooms.change_room", "retry pushing rooms")
 def room_retry_sync(request: HtmxHttpRequest, pk: int) -> HttpResponse:

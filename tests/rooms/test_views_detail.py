@@ -1,16 +1,18 @@
 """The room page and its history: what each group sees, paging, and a constant query count."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from identities.models import Identity
 from portal.models import AuditEvent
 from rooms import services
-from rooms.models import Participant, Role
+from rooms.models import MAX_ROOM_LIFETIME, Participant, Role
 from tests.rooms.factories import RoomFactory, town_hall
 
 pytestmark = pytest.mark.django_db
@@ -53,9 +55,51 @@ def test_it_shows_the_room_actions_a_scheduler_may_use(client, scheduler, room):
     html = _page(client, scheduler, room)
     assert reverse("rooms:edit", args=[room.pk]) in html
     assert reverse("rooms:delete", args=[room.pk]) in html
-    assert f'action="{reverse("rooms:duplicate", args=[room.pk])}"' in html
+    # Duplicate is a link to the copy's form: it creates nothing.
+    assert f'<a class="button" href="/rooms/new/?copy={room.pk}">Duplicate</a>' in html
     assert f'action="{reverse("rooms:extend", args=[room.pk])}"' in html
     assert f'name="version" value="{room.version}"' in html
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "state", "label"),
+    [(-1, 1, "live", "Live"), (1, 2, "upcoming", "Upcoming"), (-3, -1, "expired", "Ended")],
+)
+def test_it_shows_whether_the_room_is_live_upcoming_or_ended(
+    client, scheduler, start, end, state, label
+):
+    now = timezone.now()
+    made = RoomFactory(
+        valid_from=now + timedelta(hours=start), valid_until=now + timedelta(hours=end)
+    )
+    html = _page(client, scheduler, made)
+    head = html.split('class="page-head room-head"', 1)[1]
+    assert (
+        f'<span class="badge badge-{state} window-state">'
+        f'<span class="visually-hidden">Window: </span>{label}</span>'
+    ) in head
+
+
+def test_it_offers_no_extension_for_a_room_that_has_ended(client, scheduler):
+    now = timezone.now()
+    ended = RoomFactory(valid_from=now - timedelta(days=2), valid_until=now - timedelta(days=1))
+    html = _page(client, scheduler, ended)
+    assert "Extend by 7 days" not in html
+    assert reverse("rooms:extend", args=[ended.pk]) not in html
+    # Editing and copying still make sense for it.
+    assert reverse("rooms:edit", args=[ended.pk]) in html
+    assert f"/rooms/new/?copy={ended.pk}" in html
+
+
+def test_it_offers_no_extension_for_a_room_at_the_180_day_limit(client, scheduler):
+    start = timezone.now() + timedelta(hours=1)
+    longest = RoomFactory(valid_from=start, valid_until=start + MAX_ROOM_LIFETIME)
+    html = _page(client, scheduler, longest)
+    assert "Extend by 7 days" not in html
+
+
+def test_it_offers_an_extension_for_a_room_that_can_have_one(client, scheduler, room):
+    assert "Extend by 7 days" in _page(client, scheduler, room)
 
 
 def test_it_shows_a_scheduler_the_role_as_text_without_a_picker(client, scheduler, room):
@@ -162,11 +206,10 @@ def test_the_history_needs_the_audit_permission(client, django_user_model, room)
     )
 
 
-def test_a_deleted_room_is_not_found(client, scheduler, room):
-    services.room_delete(actor=scheduler, room=room)
+def test_a_room_that_never_was_is_not_found(client, scheduler):
     client.force_login(scheduler)
-    assert client.get(reverse("rooms:detail", args=[room.pk])).status_code == 404
-    assert client.get(reverse("rooms:history", args=[room.pk])).status_code == 404
+    assert client.get(reverse("rooms:detail", args=[987654])).status_code == 404
+    assert client.get(reverse("rooms:history", args=[987654])).status_code == 404
 
 
 def test_a_user_without_view_room_is_refused(client, django_user_model, room):

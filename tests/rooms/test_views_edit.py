@@ -18,7 +18,7 @@ from portal.models import AuditEvent
 from rooms import rules, services
 from rooms.forms import PSTN_HELP, WINDOW_HELP
 from rooms.models import MAX_ROOM_LIFETIME, Room
-from rooms.sync import acs_valid_from
+from rooms.sync import acs_valid_from, push_room
 from tests.conftest import run_tasks
 from tests.outbox_rows import set_sync
 from tests.rooms.factories import ParticipantFactory, RoomFactory
@@ -426,7 +426,14 @@ def test_a_stale_edit_shows_how_the_room_differs_from_the_users_values_and_keeps
 def test_a_deleted_room_cannot_be_edited(as_scheduler, scheduler):
     room = _room(scheduler)
     services.room_delete(actor=scheduler, room=room)
-    assert as_scheduler.get(reverse("rooms:edit", args=[room.pk])).status_code == 404
+
+    response = as_scheduler.get(reverse("rooms:edit", args=[room.pk]))
+
+    assert response.status_code == 410
+    html = response.content.decode()
+    assert "“Planning” was deleted on " in html
+    assert "so it can no longer be changed: nothing was changed" in html
+    assert "<form" not in html.split("</header>", 1)[1]
 
 
 # --------------------------------------------------------------------------- delete
@@ -469,39 +476,178 @@ def test_a_stale_delete_deletes_nothing(as_scheduler, scheduler):
 # --------------------------------------------------------------------------- duplicate
 
 
-def test_duplicate_copies_the_roster_and_opens_the_copy_for_editing(as_scheduler, scheduler):
+def _copy_url(room: Room) -> str:
+    return f"{reverse('rooms:create')}?copy={room.pk}"
+
+
+def _copy_form(client, room: Room) -> dict:
+    """What the Duplicate form posts when the user saves it unchanged."""
+    response = client.get(_copy_url(room))
+    form = response.context["form"]
+    data = {name: form[name].value() for name in form.fields}
+    for name in ("valid_from", "valid_until", "shown_valid_from", "shown_valid_until"):
+        data[name] = data[name].strftime("%Y-%m-%dT%H:%M")
+    data["pstn_dial_out_enabled"] = "on" if data["pstn_dial_out_enabled"] else ""
+    data["version"] = ""
+    data["copy"] = str(room.pk)
+    return data
+
+
+def test_duplicate_opens_the_new_room_form_filled_in_and_creates_nothing(as_scheduler, scheduler):
+    room = _room(scheduler, notes="Agenda in the wiki.", pstn_dial_out_enabled=True)
+    ParticipantFactory(room=room, role="Presenter", identity__display_name="Ada Lovelace")
+    ParticipantFactory(room=room, identity__display_name="Alan Turing")
+    before = (Room.objects.count(), AuditEvent.objects.count())
+
+    response = as_scheduler.get(_copy_url(room))
+
+    assert response.status_code == 200
+    assert (Room.objects.count(), AuditEvent.objects.count()) == before
+    html = response.content.decode()
+    form = response.context["form"]
+    assert form["title"].value() == "Planning (copy)"
+    assert form["notes"].value() == "Agenda in the wiki."
+    assert form["pstn_dial_out_enabled"].value() is True
+    assert "<h1>Duplicate “Planning”</h1>" in html
+    assert f'action="{reverse("rooms:create")}"' in html
+    assert f'<input type="hidden" name="copy" value="{room.pk}">' in html
+    assert "2 people from “Planning” will be copied into the new room when you save" in html
+    assert "Ada Lovelace" in html and "Alan Turing" in html
+    # A scheduler gives no roles, not even by copying them, and the form says so.
+    assert "Everyone will be copied as an Attendee" in html
+    assert "Presenter" not in html.split('id="copy-people-heading"', 1)[1].split("</section>")[0]
+    # Cancel goes back to the original.
+    assert f'<a class="button" href="{reverse("rooms:detail", args=[room.pk])}">Cancel</a>' in html
+
+
+def test_a_role_admin_copies_the_roles_as_they_are(client, role_admin):
+    room = _room(role_admin)
+    ParticipantFactory(room=room, role="Presenter", identity__display_name="Ada Lovelace")
+    client.force_login(role_admin)
+
+    html = client.get(_copy_url(room)).content.decode()
+    data = _copy_form(client, room)
+    client.post(reverse("rooms:create"), data)
+
+    assert "Ada Lovelace" in html and "· Presenter" in html
+    assert "Everyone will be copied as an Attendee" not in html
+    copy = Room.objects.exclude(pk=room.pk).get()
+    assert list(copy.participants.values_list("role", flat=True)) == ["Presenter"]
+
+
+def test_saving_the_duplicate_creates_the_room_with_its_people_once(
+    as_scheduler, scheduler, emulator, django_capture_on_commit_callbacks
+):
     room = _room(scheduler)
     ParticipantFactory(room=room, role="Presenter")
     ParticipantFactory(room=room)
-    response = as_scheduler.post(reverse("rooms:duplicate", args=[room.pk]))
+    push_room(room.pk)  # the original and its people are in ACS
+    data = _copy_form(as_scheduler, room)
+    before = dict(emulator.requests()["counts"])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = as_scheduler.post(reverse("rooms:create"), data)
+    _run_all_tasks()
+
     copy = Room.objects.exclude(pk=room.pk).get()
     assert response.status_code == 302
-    assert response["Location"] == reverse("rooms:edit", args=[copy.pk])
-    assert "The original has ended" not in _messages(response)[0]
-    assert _messages(response)[0].startswith("Copied “Planning” with 2 participants.")
+    assert response["Location"] == reverse("rooms:detail", args=[copy.pk])
+    assert _messages(response) == [
+        "Created “Planning (copy)” with 2 participants. Everyone in it is an Attendee. "
+        "It is being pushed to ACS."
+    ]
     assert copy.title == "Planning (copy)"
-    # A scheduler gives no roles, not even by copying them: everyone joins the copy as Attendee.
-    assert "Everyone in the copy is an Attendee" in _messages(response)[0]
     assert sorted(copy.participants.values_list("role", flat=True)) == ["Attendee", "Attendee"]
     assert set(copy.participants.values_list("identity_id", flat=True)) == set(
         room.participants.values_list("identity_id", flat=True)
     )
+    # One room made, with its people: the same calls as any new room made with people.
+    after = emulator.requests()["counts"]
+    calls = {op: after[op] - before.get(op, 0) for op in after if after[op] != before.get(op, 0)}
+    assert calls == {"Rooms_Create": 1}
+    copy.refresh_from_db()
+    assert copy.sync.state == SyncState.SYNCED
+    assert AuditEvent.objects.filter(action="portal.room.created", room_id=copy.pk).count() == 1
+
+
+def test_a_duplicate_left_with_cancel_leaves_nothing(as_scheduler, scheduler, emulator):
+    room = _room(scheduler)
+    ParticipantFactory(room=room)
+    _run_all_tasks()
+    before = (Room.objects.count(), AuditEvent.objects.count(), emulator.requests()["counts"])
+
+    page = as_scheduler.get(_copy_url(room))
+    # Cancel is a link back to the original: following it writes nothing.
+    as_scheduler.get(reverse("rooms:detail", args=[room.pk]))
+    _run_all_tasks()
+
+    assert page.status_code == 200
+    after = (Room.objects.count(), AuditEvent.objects.count(), emulator.requests()["counts"])
+    assert after == before
+    assert not Room.objects.filter(title__endswith="(copy)").exists()
+
+
+def test_the_old_duplicate_button_opens_the_copy_form_and_creates_nothing(as_scheduler, scheduler):
+    room = _room(scheduler)
+
+    response = as_scheduler.post(reverse("rooms:duplicate", args=[room.pk]))
+
+    assert response.status_code == 302
+    assert response["Location"] == _copy_url(room)
+    assert Room.objects.count() == 1
 
 
 def test_duplicating_an_ended_room_moves_the_copys_window_to_the_future(as_scheduler, scheduler):
     start = timezone.now() - timedelta(days=10)
     room = RoomFactory(owner=scheduler, valid_from=start, valid_until=start + timedelta(hours=3))
     ParticipantFactory(room=room)
-    response = as_scheduler.post(reverse("rooms:duplicate", args=[room.pk]))
+
+    page = as_scheduler.get(_copy_url(room))
+    response = as_scheduler.post(reverse("rooms:create"), _copy_form(as_scheduler, room))
+
+    assert "has ended, so this copy starts at the next full hour" in page.content.decode()
     duplicate = Room.objects.exclude(pk=room.pk).get()
-    assert response["Location"] == reverse("rooms:edit", args=[duplicate.pk])
-    assert "The original has ended, so the copy starts " in _messages(response)[0]
+    assert response["Location"] == reverse("rooms:detail", args=[duplicate.pk])
     assert timezone.now() < duplicate.valid_from <= timezone.now() + timedelta(hours=1)
     assert duplicate.valid_from.minute == 0
     assert duplicate.valid_until - duplicate.valid_from == timedelta(hours=3)
     assert duplicate.participants.count() == 1
     room.refresh_from_db()
     assert room.valid_from == start  # the original is untouched
+
+
+def test_a_copy_whose_original_was_deleted_meanwhile_creates_nothing_and_says_so(
+    as_scheduler, scheduler
+):
+    room = _room(scheduler)
+    ParticipantFactory(room=room)
+    data = _copy_form(as_scheduler, room)
+    services.room_delete(actor=scheduler, room=room)
+
+    response = as_scheduler.post(reverse("rooms:create"), data)
+
+    assert response.status_code == 200
+    assert "was deleted meanwhile" in response.content.decode()
+    assert 'name="copy"' not in response.content.decode()
+    assert Room.objects.count() == 1
+    # Saving again makes the room, without the people it can no longer copy.
+    del data["copy"]
+    as_scheduler.post(reverse("rooms:create"), data)
+    assert Room.objects.filter(deleted_at=None).get().participants.count() == 0
+
+
+def test_copying_a_deleted_room_is_refused_with_410(as_scheduler, scheduler):
+    room = _room(scheduler)
+    services.room_delete(actor=scheduler, room=room)
+
+    response = as_scheduler.get(_copy_url(room))
+
+    assert response.status_code == 410
+    assert "was deleted on" in response.content.decode()
+
+
+def test_copying_a_room_that_never_was_is_not_found(as_scheduler):
+    assert as_scheduler.get(f"{reverse('rooms:create')}?copy=987654").status_code == 404
 
 
 # --------------------------------------------------------------------------- extend
@@ -544,6 +690,25 @@ def test_extend_at_the_limit_is_refused_and_changes_nothing(as_scheduler, schedu
     assert "cannot be extended" in _messages(response)[0]
     room.refresh_from_db()
     assert room.version == 1
+    assert AuditEvent.objects.count() == events
+
+
+def test_extending_an_ended_room_is_refused_with_the_reason_and_changes_nothing(
+    as_scheduler, scheduler
+):
+    start = timezone.now() - timedelta(days=2)
+    room = RoomFactory(owner=scheduler, valid_from=start, valid_until=start + timedelta(hours=1))
+    events = AuditEvent.objects.count()
+
+    response = as_scheduler.post(reverse("rooms:extend", args=[room.pk]), {"version": 1})
+
+    assert response["Location"] == reverse("rooms:detail", args=[room.pk])
+    assert _messages(response) == [
+        f"“{room.title}” has ended, and ACS no longer holds a room that has ended: it cannot be "
+        "extended. Duplicate it to use it again; nothing was changed."
+    ]
+    room.refresh_from_db()
+    assert (room.version, room.valid_until) == (1, start + timedelta(hours=1))
     assert AuditEvent.objects.count() == events
 
 
