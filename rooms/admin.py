@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -16,8 +17,9 @@ from outbox.models import SyncState
 from portal.admin import CleanSearchMixin, ServiceWritesMixin, copy_into, time_column
 from portal.templatetags.portal_tags import when
 from rooms import drift, repairs, rules, services
+from rooms import series as series_services
 from rooms.management.commands.reconcile import NOT_FIXED, describe
-from rooms.models import Participant, Role, Room
+from rooms.models import Participant, Role, Room, Series, SeriesParticipant
 
 # The fields a person edits; everything else is the sync's or the services' to write.
 ROOM_FORM_FIELDS = ["title", "valid_from", "valid_until", "pstn_dial_out_enabled", "notes"]
@@ -403,3 +405,44 @@ def _by_room(queryset) -> dict[Room, list[int]]:
         room = rooms.setdefault(participant.room_id, participant.room)
         grouped[room].append(participant.pk)
     return grouped
+
+
+class SeriesRosterInline(admin.TabularInline):
+    model = SeriesParticipant
+    fields = ("identity", "role")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Series)
+class SeriesAdmin(admin.ModelAdmin):
+    """Read-only here: a series changes on its page, where each change names its occurrences."""
+
+    list_display = ("title", "rule", "owner", "time_zone", "cancelled_at", "page")
+    list_filter = ("frequency",)
+    search_fields = ("title",)
+    inlines = [SeriesRosterInline]
+    exclude = ("skipped",)
+
+    @admin.display(description="Repeats")
+    def rule(self, series: Series) -> str:
+        return series_services.describe(series)
+
+    @admin.display(description="Page")
+    def page(self, series: Series) -> str:
+        return format_html(
+            '<a href="{}">Open</a>', reverse("rooms:series_detail", args=[series.pk])
+        )
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

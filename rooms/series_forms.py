@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from django import forms
 from django.core.exceptions import ValidationError
 
+from identities.models import Identity
 from identities.services import NewPerson
 from portal import timezones
 from portal.services import column_length
@@ -206,8 +207,8 @@ def series_initial(series: Series, occurrence: Room | None = None) -> dict:
 class RosterAddForm(forms.Form):
     """Someone to add to the series: by e-mail (made on the fly if the portal has no one)."""
 
-    name = forms.CharField(max_length=200)
-    email = forms.EmailField(max_length=254)
+    name = forms.CharField(max_length=column_length(Identity, "display_name"))
+    email = forms.EmailField(max_length=column_length(Identity, "email"))
     role = forms.ChoiceField(choices=Role.choices, initial=Role.ATTENDEE)
 
     def person(self) -> NewPerson:

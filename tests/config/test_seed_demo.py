@@ -6,7 +6,7 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 
 from portal.access import GROUP_PERMISSIONS, apply_group_permissions
-from rooms.models import Participant, Role, Room
+from rooms.models import Participant, Role, Room, Series
 from tests.conftest import run_tasks
 
 
@@ -17,8 +17,11 @@ def test_it_seeds_rooms_people_and_staff_and_acs_gets_them(superuser, emulator, 
     call_command("seed_demo")
     out = capsys.readouterr().out
     assert "password for each" in out
-    assert Room.objects.count() == 4
-    assert Participant.objects.filter(role=Role.PRESENTER).count() == 4
+    # Three rooms, and the weekly stand-up's occurrences over the 56-day horizon.
+    stand_up = Series.objects.get(title="Weekly stand-up")
+    assert Room.objects.filter(series=stand_up).count() == 8
+    assert Room.objects.count() == 3 + 8
+    assert Participant.objects.filter(role=Role.PRESENTER).count() == 3 + 8
     assert set(User.objects.filter(is_staff=True).values_list("username", flat=True)) >= {
         "sam",
         "rita",
@@ -29,7 +32,7 @@ def test_it_seeds_rooms_people_and_staff_and_acs_gets_them(superuser, emulator, 
     assert set(Room.objects.values_list("sync__state", flat=True)) == {"synced"}
     import acs_gateway as acs
 
-    assert len(list(acs.get_gateway().list_rooms())) == 4
+    assert len(list(acs.get_gateway().list_rooms())) == 3 + 8
 
 
 @pytest.mark.django_db

@@ -80,7 +80,7 @@ def test_a_series_is_created_and_its_occurrences_made(made, client):
 @pytest.mark.parametrize(
     "overrides, field_text",
     [
-        ({"time_zone": "Factory"}, "Choose a time zone"),
+        ({"time_zone": "Nowhere/Atlantis"}, "Choose a time zone"),
         ({"interval": "0"}, "greater than or equal to 1"),
         ({"ends": "after", "count": ""}, "how many times"),
         ({"ends": "on", "until": ""}, "last day"),
@@ -230,3 +230,15 @@ def test_unknown_series_and_bad_ids_are_404_or_messages(client, scheduler):
     client.force_login(scheduler)
     assert client.get(reverse("rooms:series_detail", args=[999])).status_code == 404
     assert client.post(reverse("rooms:series_skip", args=[999, 1])).status_code == 404
+
+
+def test_the_admin_lists_series_read_only(made, client, superuser):
+    series, _ = made
+    client.force_login(superuser)
+    page = client.get(reverse("admin:rooms_series_changelist")).content.decode()
+    assert "Every week on" in page
+    assert reverse("rooms:series_detail", args=[series.pk]) in page
+    assert client.get(reverse("admin:rooms_series_add")).status_code == 403
+    detail = client.get(reverse("admin:rooms_series_change", args=[series.pk]))
+    assert detail.status_code == 200
+    assert 'name="title"' not in detail.content.decode()

@@ -38,7 +38,7 @@ from portal.services import CONTROL_CHARACTERS
 from rooms import csv_import
 from rooms import participant_selectors as people_selectors
 from rooms import selectors as room_selectors
-from rooms.models import Participant, Room
+from rooms.models import Participant, Room, Series
 from rooms.selectors import RoomFilters
 from rooms.services import room_create
 from tests.conftest import PASSWORD
@@ -428,6 +428,10 @@ STORED = {
     ("rooms.participant_forms.NewPersonForm", "email"): (Identity, "email"),
     ("rooms.forms.RoomForm", "title"): (Room, "title"),
     ("rooms.forms.RoomForm", "notes"): (Room, "notes"),
+    ("rooms.series_forms.SeriesForm", "title"): (Series, "title"),
+    ("rooms.series_forms.SeriesForm", "notes"): (Series, "notes"),
+    ("rooms.series_forms.RosterAddForm", "name"): (Identity, "display_name"),
+    ("rooms.series_forms.RosterAddForm", "email"): (Identity, "email"),
 }
 # Text fields whose value is never stored: searches, filters, tokens, the previewed file.
 NOT_STORED = {

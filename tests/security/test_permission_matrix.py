@@ -17,7 +17,7 @@ from django_tasks_db.models import DBTaskResult
 
 from outbox.engine import push_task
 from rooms import services
-from rooms.models import Participant, Role, Room
+from rooms.models import Participant, Role, Room, Series
 from tests.conftest import run_tasks
 from tests.identities.factories import IdentityFactory
 from tests.rooms.factories import ParticipantFactory, RoomFactory
@@ -52,6 +52,14 @@ PORTAL = {
     },
     "rooms:role": {"POST": "rooms.change_participant"},
     "rooms:participant_remove": {"POST": "rooms.delete_participant"},
+    "rooms:series_list": {"GET": "rooms.view_room"},
+    "rooms:series_create": {"GET": "rooms.add_room", "POST": "rooms.add_room"},
+    "rooms:series_detail": {"GET": "rooms.view_room"},
+    "rooms:series_edit": {"GET": "rooms.change_room", "POST": "rooms.change_room"},
+    # Each roster change checks its own permission in the service (add, role, remove).
+    "rooms:series_roster": {"POST": "rooms.view_room"},
+    "rooms:series_cancel": {"GET": "rooms.delete_room", "POST": "rooms.delete_room"},
+    "rooms:series_skip": {"POST": "rooms.delete_room"},
     "identities:list": {"GET": "identities.view_identity"},
     "identities:create": {"GET": "identities.add_identity", "POST": "identities.add_identity"},
     "identities:detail": {"GET": "identities.view_identity"},
@@ -79,6 +87,9 @@ ADMIN_NOBODY = {
     "admin:axes_accessattempt_add",
     "admin:axes_accesslog_add",
     "admin:axes_accessfailurelog_add",
+    # A series changes on its own page, where each change names the occurrences it reaches.
+    "admin:rooms_series_add",
+    "admin:rooms_series_delete",
 }
 ADMIN_KINDS = {"changelist": "view", "add": "add", "change": "view", "delete": "delete"}
 # Reached only with real ids or from the admin's own scripts; covered by their neighbours.
@@ -134,6 +145,23 @@ def world(superuser, emulator):
     room = RoomFactory(owner=superuser, valid_from=start, valid_until=start + timedelta(hours=2))
     participant = ParticipantFactory(room=room)
     loner = IdentityFactory()
+    series = Series.objects.create(
+        title="Matrix series",
+        owner=superuser,
+        time_zone="UTC",
+        first_day=(start + timedelta(days=1)).date(),
+        start_time=start.time().replace(second=0, microsecond=0),
+        duration=timedelta(hours=1),
+        frequency="weekly",
+    )
+    occurrence = RoomFactory(
+        title="Stand-up",
+        owner=superuser,
+        valid_from=start + timedelta(days=1),
+        valid_until=start + timedelta(days=1, hours=1),
+        series=series,
+        occurrence=start + timedelta(days=1),
+    )
     run_tasks()
     # A queued task, so the task results' admin pages have an object to show.
     push_task.enqueue("room", room.pk)
@@ -151,11 +179,14 @@ def world(superuser, emulator):
     success = AccessLog.objects.create(username="root", path_info="/login/", **seen)
     return {
         "room": Room.objects.get(pk=room.pk),
+        "series": series,
+        "occurrence": occurrence,
         "participant": participant,
         "identity": loner,
         "admin": {
             "rooms_room": room.pk,
             "rooms_participant": participant.pk,
+            "rooms_series": series.pk,
             "identities_identity": loner.pk,
             "auth_user": superuser.pk,
             "auth_group": Group.objects.order_by("pk").first().pk,
@@ -170,6 +201,9 @@ def world(superuser, emulator):
 def _concrete(name: str, path: str, world) -> str:
     """The path with ids of objects that exist (404s would hide missing permission checks)."""
     room, participant, identity = world["room"], world["participant"], world["identity"]
+    if name.startswith("rooms:series"):
+        path = path.replace("/series/1/", f"/series/{world['series'].pk}/", 1)
+        return path.replace("/skip/1/", f"/skip/{world['occurrence'].pk}/", 1)
     if name.startswith("rooms:"):
         path = path.replace("/rooms/1/", f"/rooms/{room.pk}/", 1)
         return path.replace("/people/1/", f"/people/{participant.pk}/", 1)
@@ -256,9 +290,10 @@ def test_every_post_needs_the_csrf_token_which_htmx_sends_as_a_header(superuser,
     client = Client(enforce_csrf_checks=True, raise_request_exception=False)
     client.force_login(superuser)
     url = _concrete(name, path, world)
+    before = (Participant.objects.count(), Room.objects.count())
     refused = client.post(url, _form(world))
     assert refused.status_code == 403
-    assert Participant.objects.count() == 1 and Room.objects.count() == 1
+    assert (Participant.objects.count(), Room.objects.count()) == before
     client.get("/")  # sets the CSRF cookie, as any page does
     token = client.cookies["csrftoken"].value
     accepted = client.post(url, _form(world), headers={"X-CSRFToken": token, "HX-Request": "true"})

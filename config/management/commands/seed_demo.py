@@ -2,6 +2,7 @@
 
 import secrets
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -12,7 +13,10 @@ from django.utils import timezone
 from identities.services import NewPerson
 from portal.access import AUDITORS, ROLE_ADMINS, SCHEDULERS
 from portal.models import AuditEvent
+from rooms import recurrence
 from rooms.models import Role, Room
+from rooms.recurrence import Rule
+from rooms.series import series_create, series_roll
 from rooms.services import ParticipantEntry, room_create
 
 STAFF = [
@@ -87,13 +91,18 @@ class Command(BaseCommand):
             valid_until=_next_hour(now, 2),
             participants=entries((0, Role.PRESENTER), (1, Role.ATTENDEE), (2, Role.ATTENDEE)),
         )
-        room_create(
+        # A recurring room: every week at this time, its occurrences made ahead now.
+        first = timezone.localtime(_next_hour(now, 2))
+        series = series_create(
             actor=actor,
             title="Weekly stand-up",
-            valid_from=_next_hour(now, 2),
-            valid_until=_next_hour(now, 3),
+            time_zone=first.tzinfo.key if isinstance(first.tzinfo, ZoneInfo) else "UTC",
+            first_start=first.replace(tzinfo=None),
+            duration=timedelta(minutes=30),
+            rule=Rule(recurrence.WEEKLY),
             participants=entries((1, Role.PRESENTER), (3, Role.ATTENDEE), (4, Role.ATTENDEE)),
         )
+        series_roll(series)
         room_create(
             actor=actor,
             title="Customer webinar",
