@@ -242,3 +242,10 @@ def test_the_admin_lists_series_read_only(made, client, superuser):
     detail = client.get(reverse("admin:rooms_series_change", args=[series.pk]))
     assert detail.status_code == 200
     assert 'name="title"' not in detail.content.decode()
+
+
+def test_an_occurrence_page_names_its_series(made, client):
+    series, rooms = made
+    page = client.get(reverse("rooms:detail", args=[rooms[0].pk])).content.decode()
+    assert reverse("rooms:series_detail", args=[series.pk]) in page
+    assert "stay with this occurrence" in page
