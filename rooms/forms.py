@@ -33,7 +33,9 @@ LENGTHS = {
 }
 CUSTOM = "custom"
 LENGTH_CHOICES = [*((key, label) for key, (label, _) in LENGTHS.items()), (CUSTOM, "Custom")]
-LENGTH_HELP = "Ends follows Starts at this length. Choose Custom to set Ends yourself."
+LENGTH_HELP = (
+    "Sets Ends from Starts; Ends keeps the length as Starts moves. Type an Ends for Custom."
+)
 UNKNOWN_LENGTH = "Choose a length from the list, or Custom."
 
 BAD_TIME = "Enter a date and time, such as 2026-11-21 14:00."
