@@ -2,7 +2,8 @@
 room's page stays readable, and Ends follows Starts and the Length picker as the user types."""
 
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -145,7 +146,11 @@ def test_moving_starts_to_tomorrow_moves_ends_keeping_one_hour(page, scheduler):
     page.get_by_label("Starts", exact=True).fill(tomorrow.strftime(LOCAL))
 
     assert _value(page, "Ends") == tomorrow + timedelta(hours=1)
-    # The live check agrees: no complaint that the room ends before it starts.
+    # The live check saw the moved Ends (its UTC preview is tomorrow's) and does not complain
+    # that the room ends before it starts.
+    zone = ZoneInfo(page.get_by_label("Time zone").input_value())
+    end_utc = (tomorrow + timedelta(hours=1)).replace(tzinfo=zone).astimezone(UTC)
+    expect(page.locator("#id_valid_until_utc")).to_have_text(f"= {end_utc:%Y-%m-%d %H:%M} UTC")
     expect(page.locator("#id_duration")).to_have_text("Lasts 1 hour (limit 180 days)")
     expect(page.locator("main")).not_to_contain_text("must end after it starts")
     page.get_by_label("Title").fill("Planning, tomorrow")
