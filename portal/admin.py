@@ -10,6 +10,7 @@ from django.http import HttpResponseRedirect
 from django.utils.html import format_html
 
 from portal.models import AuditEvent
+from portal.selectors import SYNC_WORKER_NAME
 from portal.services import Conflict, search_text
 from portal.templatetags.portal_tags import when
 
@@ -141,7 +142,7 @@ def pretty_json(value) -> str:
 # be gone (no constraint); the label is the record.
 _AUDIT_FIELDS = (
     "at_shown",
-    "actor_label",
+    "actor_shown",
     "action",
     "target_type",
     "target_id",
@@ -159,7 +160,7 @@ _AUDIT_FIELDS = (
 class AuditEventAdmin(CleanSearchMixin, admin.ModelAdmin):
     """The audit trail, to read: nobody, not even a superuser, may add, change or delete here."""
 
-    list_display = ["at_shown", "actor_label", "action", "target_label", "room_id", "acs_status"]
+    list_display = ["at_shown", "actor_shown", "action", "target_label", "room_id", "acs_status"]
     list_display_links = ["at_shown"]
     list_filter = ["action", "at"]
     search_fields = ["actor_label", "target_label", "action", "request_id"]
@@ -169,6 +170,11 @@ class AuditEventAdmin(CleanSearchMixin, admin.ModelAdmin):
     show_full_result_count = False
 
     at_shown = time_column("at", "at")
+
+    @admin.display(description="actor", ordering="actor_label")
+    def actor_shown(self, event: AuditEvent) -> str:
+        # Events no signed-in user made: named as everywhere else (the record keeps "system").
+        return SYNC_WORKER_NAME if event.actor_id is None else event.actor_label
 
     @admin.display(description="ACS status")
     def acs_status(self, event: AuditEvent):
