@@ -57,6 +57,34 @@ document.addEventListener("DOMContentLoaded", () => {
     if (message && !window.confirm(message)) event.preventDefault();
   }, true);
 
+  // Date inputs show the date as the browser's language writes it (12/21/2026 in en-US); beside
+  // each one the portal spells it out as it does everywhere else, "Mon 21 Dec 2026".
+  const spell = (input) => {
+    let note = input.nextElementSibling;
+    if (!note || !note.classList.contains("date-spelled")) {
+      note = document.createElement("span");
+      note.className = "date-spelled muted";
+      note.setAttribute("aria-live", "polite");
+      input.after(note);
+    }
+    const match = /^(\d{4})-(\d{2})-(\d{2})/.exec(input.value || "");
+    if (!match) {
+      note.textContent = "";
+      return;
+    }
+    const day = new Date(Number(match[1]), Number(match[2]) - 1, Number(match[3]));
+    const part = (options) => day.toLocaleDateString("en-GB", options);
+    note.textContent = `${part({ weekday: "short" })} ${match[3]} ${part({ month: "short" })} ${match[1]}`;
+  };
+  const spellAll = (root) => {
+    for (const input of root.querySelectorAll("input[type=date]")) spell(input);
+  };
+  spellAll(document);
+  document.body.addEventListener("input", (event) => {
+    if (event.target.matches?.("input[type=date]")) spell(event.target);
+  });
+  document.body.addEventListener("htmx:afterSettle", (event) => spellAll(event.detail.elt));
+
   // "Select all" checkboxes: <input type="checkbox" data-select-all="name-of-row-boxes">.
   document.body.addEventListener("change", (event) => {
     const name = event.target.dataset?.selectAll;
