@@ -249,3 +249,9 @@ def test_an_occurrence_page_names_its_series(made, client):
     page = client.get(reverse("rooms:detail", args=[rooms[0].pk])).content.decode()
     assert reverse("rooms:series_detail", args=[series.pk]) in page
     assert "stay with this occurrence" in page
+
+
+def test_the_new_room_form_offers_a_recurring_room(client, scheduler):
+    client.force_login(scheduler)
+    page = client.get(reverse("rooms:create")).content.decode()
+    assert reverse("rooms:series_create") in page
