@@ -65,6 +65,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything reads the request's text or the session (the time zone middleware reads the
+    # user's zone from it): a NUL, even in the session cookie, gets a 400 naming where.
+    "portal.middleware.RefuseUnstorableInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -75,8 +78,6 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    # Before anything reads the request's text or the session: a NUL gets a 400 naming where.
-    "portal.middleware.RefuseUnstorableInputMiddleware",
     # Sessions end when too old or idle; signed-in responses are Cache-Control: private, no-store.
     "portal.middleware.SignedInMiddleware",
     # Last: turns a sign-in refused by the lock-out into a 429 (portal.login.lockout_response).
