@@ -162,6 +162,20 @@ class Room(models.Model):
                 fields=["valid_from", "id", "deleted_at", "title", "acs_id"],
                 name="room_list_order",
             ),
+            # Live rooms by end, then start (index-only): the dashboard's live and ended cards
+            # read a few in order, and its today card ranges over valid_until.
+            models.Index(
+                fields=["valid_until", "id", "valid_from"],
+                condition=Q(deleted_at__isnull=True),
+                name="room_live_by_end",
+            ),
+            # Live rooms by start, with their end (index-only): the today card walks rooms by
+            # start and skips the ones that ended before the day without reading their rows.
+            models.Index(
+                fields=["valid_from", "id", "valid_until"],
+                condition=Q(deleted_at__isnull=True),
+                name="room_live_by_start",
+            ),
             # The deleted rows only: a full index made the planner (SQLite, without statistics)
             # pick it for `deleted_at IS NULL`, which matches nearly every row.
             models.Index(
