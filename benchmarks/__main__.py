@@ -2,6 +2,7 @@
 
     python -m benchmarks            full sizes (10,000 rooms; 7-11 minutes on 2 cores)
     python -m benchmarks --quick    a tenth of the data, fewer requests (3-7 minutes here)
+    python -m benchmarks --sizes 1000,10000,100000    the pages at each size, with growth verdicts
     DATABASE_URL=postgres://user@host/name python -m benchmarks    on PostgreSQL
 
 See docs/benchmarks.md for what each row measures and the last table.
@@ -34,7 +35,20 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help=f"comma-separated subset of {','.join(BENCHMARKS)} (the data is always seeded)",
     )
     parser.add_argument("--markdown", metavar="FILE", help="also write the table to FILE")
+    parser.add_argument(
+        "--sizes",
+        metavar="N,N,...",
+        help="instead of the benchmarks: the pages at each of these room counts, a fresh "
+        "database each, and whether each figure stays flat as the data grows",
+    )
     args = parser.parse_args(argv)
+    if args.sizes is not None:
+        try:
+            args.sizes = sorted({int(n.replace("_", "")) for n in args.sizes.split(",") if n})
+        except ValueError:
+            parser.error(f"--sizes takes room counts separated by commas, not {args.sizes!r}")
+        if len(args.sizes) < 2 or args.sizes[0] < 10:
+            parser.error("--sizes needs at least two different room counts, each at least 10")
     args.only = {name.strip() for name in args.only.split(",") if name.strip()}
     unknown = args.only - set(BENCHMARKS)
     if unknown:
@@ -54,6 +68,29 @@ def _guarded(report, name: str, step: Callable[[], object]) -> None:
         report.note(f"{name} benchmark FAILED: {type(exc).__name__}: {exc}")
 
 
+def _scale(args: argparse.Namespace) -> None:
+    """`--sizes`: the pages at each size, and the growth table."""
+    from benchmarks import database, scale
+    from benchmarks.table import progress
+
+    started = time.perf_counter()
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    progress(f"pages at {', '.join(f'{n:,}' for n in args.sizes)} rooms: {database.describe()}")
+    try:
+        table = scale.run(args.sizes, requests=10 if args.quick else 20)
+    finally:
+        database.drop()
+    table += (
+        f"\n- machine: {os.cpu_count()} cores, {platform.platform()}, Python "
+        f"{platform.python_version()}; {database.describe()}; "
+        f"run took {(time.perf_counter() - started) / 60:.1f} min"
+    )
+    print(table)
+    if args.markdown:
+        with open(args.markdown, "w") as handle:
+            handle.write(table + "\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = _parse(argv)
     # Always these settings: a developer's DJANGO_SETTINGS_MODULE must never point at real data.
@@ -61,6 +98,9 @@ def main(argv: list[str] | None = None) -> None:
     import django
 
     django.setup()
+    if args.sizes:
+        _scale(args)
+        return
 
     from benchmarks import database, imports, pages, reconcile, seed, sync, throughput
     from benchmarks import emulator as emulator_bench

@@ -38,13 +38,18 @@ def _admin_connection():
 
 
 def create() -> float:
-    """Create (PostgreSQL) and migrate the fresh database; returns the seconds it took."""
+    """Create (PostgreSQL) or empty (SQLite) and migrate the fresh database; returns the seconds."""
     started = time.perf_counter()
+    # Also a reset: `--sizes` makes a fresh database per size in one process.
+    connections.close_all()
+    name = settings.DATABASES["default"]["NAME"]
     if _is_postgres():
-        name = settings.DATABASES["default"]["NAME"]
         with _admin_connection() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{name}"')
+    else:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(name + suffix).unlink(missing_ok=True)
     call_command("migrate", verbosity=0, interactive=False)
     return time.perf_counter() - started
 
