@@ -4,14 +4,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.core.paginator import Page, Paginator
+from django.db import connection
 from django.db.models import (
     FETCH_PEERS,
-    BooleanField,
     Case,
     CharField,
     Count,
     Exists,
-    ExpressionWrapper,
     F,
     IntegerField,
     OuterRef,
@@ -23,6 +22,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from identities.models import Identity
 from outbox.models import Entry, SyncState
@@ -33,6 +33,9 @@ from rooms.models import MAX_ROOM_LIFETIME, Participant, Room
 from rooms.rules import WindowState, not_ended_q, window_q, window_state
 
 PER_PAGE = 25
+# Counts stop here ("1,000+", "more than 1,000 rooms"): an exact count reads every matching
+# room on every visit (a third of all rooms are live, say), where the page needs 25.
+COUNT_CAP = 1000
 # What a page of many rooms loads: every field but the big ones no such page shows (the notes,
 # and what ACS confirmed: the roster of every room). only(), not defer(): Django refuses defer()
 # beside select_related() of a relation without a column, such as Room.sync.
@@ -140,12 +143,15 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 def overlapping(start: datetime, end: datetime) -> Q:
     """Rooms valid at some moment between start and end."""
     # No room lasts longer than MAX_ROOM_LIFETIME, so one that ends after `start` began less
-    # than that before it: the bound lets the database read a slice of the valid_from index
-    # rather than every room that ever started before `end`.
+    # than that before it, and one that starts before `end` ends less than that after it: the
+    # bounds let the database read a slice of the valid_from index or of the valid_until one
+    # (whichever its statistics say is smaller) rather than every room on one side of the day.
+    # Either slice holds at most the rooms of 180 days, not the whole table.
     return Q(
         valid_from__lt=end,
         valid_until__gt=start,
         valid_from__gt=start - MAX_ROOM_LIFETIME,
+        valid_until__lt=end + MAX_ROOM_LIFETIME,
     )
 
 
@@ -257,15 +263,67 @@ def room_list(*, user, filters: RoomFilters, now: datetime | None = None) -> Que
     return _with_columns(_filtered(user=user, filters=filters, now=now), now)
 
 
+# The furthest page a link can ask for: counting past it would be counting the whole table.
+_LAST_PAGE_ASKED = 100_000
+
+
+class CappedPaginator(Paginator):
+    """A Paginator that counts only as far as the asked page needs: up to `reach` rooms, plus
+    one to know there are more.
+
+    Past `reach` the count is not exact (`exact` is False): there is a next page, there is no
+    known last one, and the list says "more than 1,000 rooms".
+    """
+
+    def __init__(self, object_list: QuerySet[Room], per_page: int, *, reach: int) -> None:
+        super().__init__(object_list, per_page)
+        self.rooms = object_list
+        self.reach = reach
+
+    @cached_property
+    def count(self) -> int:
+        # Unordered and LIMITed: the database stops after reach + 1 rows, where an exact
+        # COUNT(*) read every matching room (and the list's order is a sort, not an index).
+        return self.rooms.order_by().values("pk")[: self.reach + 1].count()
+
+    @property
+    def exact(self) -> bool:
+        return self.count <= self.reach
+
+    def get_page(self, number) -> Page:
+        """As Paginator's, but past a count that stopped there is no last page to fall back to:
+        a nonsense or negative number shows the first page."""
+        if not self.exact:
+            number = _page_number(number)
+        return super().get_page(number)
+
+    @property
+    def reach_label(self) -> str:
+        """How far it counted, as the list says it ("more than 1,000 rooms")."""
+        return f"{self.reach:,}"
+
+
+def _page_number(number) -> int:
+    """The page asked for as a number from 1 to _LAST_PAGE_ASKED; 1 when it is not a number."""
+    try:
+        asked = int(number)
+    except (TypeError, ValueError):
+        return 1
+    return min(max(asked, 1), _LAST_PAGE_ASKED)
+
+
 def room_page(*, user, filters: RoomFilters, number, now: datetime | None = None) -> Page:
     """One page of room_list(): a bad number shows the first page, one past the end the last.
 
-    Two queries whatever the page: the COUNT, and the page's rooms with their columns.
+    Two queries whatever the page: the capped count, and the page's rooms with their columns.
     """
     now = now or timezone.now()
     rooms = _filtered(user=user, filters=filters, now=now)
+    # Enough to know whether the asked page and the next exist: COUNT_CAP for the first pages
+    # (so "more than 1,000"), the asked page's end for a page further on.
+    reach = max(COUNT_CAP, _page_number(number) * PER_PAGE)
     # Counting the plain query keeps the COUNT free of the join and the per-row subqueries.
-    page = Paginator(rooms, PER_PAGE).get_page(number)
+    page = CappedPaginator(rooms, PER_PAGE, reach=reach).get_page(number)
     if not page.paginator.count:
         page.object_list = Room.objects.none()
         return page
@@ -396,54 +454,88 @@ class DashboardRooms:
     out_of_sync: list[Room]
     today_date: date
 
+    @property
+    def count_labels(self) -> dict[str, str]:
+        """Each count as the card shows it: "1,000+" past COUNT_CAP, which is all it counts."""
+        return {
+            name: f"{COUNT_CAP:,}+" if count > COUNT_CAP else str(count)
+            for name, count in self.counts.items()
+        }
+
 
 RECENT = timedelta(days=7)
 
 
+def _dashboard_cards(now: datetime, today: date) -> dict[str, tuple[QuerySet[Room], list[str]]]:
+    """Each card's rooms and its order; every one a range an index of live rooms serves.
+
+    Live and ended: room_live_by_end, from now forwards or backwards. Upcoming: valid_from
+    forwards from now. Today: see overlapping().
+    """
+    today_start, today_end = day_bounds(today)
+    return {
+        "live": (live_rooms().filter(window_q(WindowState.LIVE, now)), ["valid_until", "pk"]),
+        "today": (live_rooms().filter(overlapping(today_start, today_end)), ["valid_from", "pk"]),
+        "upcoming": (
+            live_rooms().filter(window_q(WindowState.UPCOMING, now), valid_from__lte=now + RECENT),
+            ["valid_from", "pk"],
+        ),
+        "expired": (
+            live_rooms().filter(window_q(WindowState.ENDED, now), valid_until__gt=now - RECENT),
+            ["-valid_until", "-pk"],
+        ),
+        "out_of_sync": (live_rooms().filter(needs_attention_q(now)), ["-updated_at", "-pk"]),
+    }
+
+
+def _firsts_and_counts(
+    cards: dict[str, tuple[QuerySet[Room], list[str]]], limits: dict[str, int]
+) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """Every card's first room ids (LIMIT n, in its order) and its count up to COUNT_CAP + 1.
+
+    One statement: a UNION ALL of small queries, each of which an index answers by reading a
+    few entries, rather than OR'd IN (...) conditions, which made the database test every room.
+    """
+    parts: list[str] = []
+    params: list = []
+    for number, (name, (rooms, order)) in enumerate(cards.items()):
+        firsts = rooms.order_by(*order).values("pk")[: limits[name]]
+        capped = rooms.order_by().values("pk")[: COUNT_CAP + 1]
+        for kind, query, column in ((0, firsts, "t.pk"), (1, capped, "COUNT(*)")):
+            sql, query_params = query.query.sql_with_params()
+            parts.append(f"SELECT {number}, {kind}, {column} FROM ({sql}) t")
+            params.extend(query_params)
+    names = list(cards)
+    firsts_of: dict[str, list[int]] = {name: [] for name in names}
+    counts = dict.fromkeys(names, 0)
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        for number, kind, value in cursor.fetchall():
+            if kind == 0:
+                firsts_of[names[number]].append(value)
+            else:
+                counts[names[number]] = value
+    return firsts_of, counts
+
+
 def dashboard_rooms(*, user, now: datetime | None = None, limit: int = 5) -> DashboardRooms | None:
-    """What the dashboard's room cards show; None when the user may not view rooms."""
+    """What the dashboard's room cards show; None when the user may not view rooms.
+
+    Two queries whatever the number of rooms: each card's first ids and capped count, then
+    those rooms with what the cards show of them.
+    """
     if not user.has_perm("rooms.view_room"):
         return None
     now = now or timezone.now()
     today = timezone.localdate(now)
-    today_start, today_end = day_bounds(today)
-    sections = {
-        "live": (window_q(WindowState.LIVE, now), ["valid_until", "pk"]),
-        "today": (overlapping(today_start, today_end), ["valid_from", "pk"]),
-        "upcoming": (
-            window_q(WindowState.UPCOMING, now) & Q(valid_from__lte=now + RECENT),
-            ["valid_from", "pk"],
-        ),
-        "expired": (
-            window_q(WindowState.ENDED, now) & Q(valid_until__gt=now - RECENT),
-            ["-valid_until", "-pk"],
-        ),
-        "out_of_sync": (needs_attention_q(now), ["-updated_at", "-pk"]),
-    }
-    # Every card's count in one query, and every card's first rooms in one more.
-    counts = live_rooms().aggregate(
-        **{name: Count("pk", filter=condition) for name, (condition, _) in sections.items()}
-    )
-    limits = {name: limit * 2 if name == "out_of_sync" else limit for name in sections}
-    firsts = Q()
-    for name, (condition, order) in sections.items():
-        firsts |= Q(
-            pk__in=live_rooms().filter(condition).order_by(*order).values("pk")[: limits[name]]
-        )
-    # The database says which cards each room belongs to; Python deals them out in each card's
-    # order. A card's first rooms are all fetched, and any other fetched room that matches the
-    # card sorts after them (the pk breaks ties), so the first `limit` are the card's.
-    rooms = list(
-        _for_display(live_rooms().filter(firsts), now).annotate(
-            **{
-                f"in_{name}": ExpressionWrapper(condition, output_field=BooleanField())
-                for name, (condition, _) in sections.items()
-            }
-        )
-    )
+    cards = _dashboard_cards(now, today)
+    limits = {name: limit * 2 if name == "out_of_sync" else limit for name in cards}
+    firsts, counts = _firsts_and_counts(cards, limits)
+    wanted = {pk for ids in firsts.values() for pk in ids}
+    rooms = {room.pk: room for room in _for_display(live_rooms().filter(pk__in=wanted), now)}
     lists = {
-        name: _in_order([r for r in rooms if getattr(r, f"in_{name}")], order)[: limits[name]]
-        for name, (_, order) in sections.items()
+        name: _in_order([rooms[pk] for pk in firsts[name] if pk in rooms], order)
+        for name, (_, order) in cards.items()
     }
     return DashboardRooms(counts=counts, today_date=today, **lists)
 

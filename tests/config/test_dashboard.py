@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from outbox.models import SyncState
 from portal import audit
+from rooms import selectors
 from rooms.models import Room
 from tests.outbox_rows import set_sync, split
 from tests.rooms.factories import RoomFactory, UserFactory
@@ -199,6 +200,17 @@ def test_each_card_counts_the_rooms_the_list_behind_its_link_holds(signed_in):
         listed = signed_in.get(link.replace("&amp;", "&")).content.decode()
         for title in titles:
             assert title in section and title in listed, heading
+
+
+def test_a_card_past_the_count_cap_says_at_least_the_cap(signed_in, monkeypatch):
+    monkeypatch.setattr(selectors, "COUNT_CAP", 2)
+    for n in range(3):
+        room(f"Live {n}", -1, 1)
+
+    html = signed_in.get(DASHBOARD).content.decode()
+
+    assert '<p class="stat">2+</p>' in card(html, "dash-live")
+    assert '<p class="stat">0</p>' in card(html, "dash-upcoming")
 
 
 def test_it_shows_the_latest_history_and_links_to_it(signed_in, scheduler):

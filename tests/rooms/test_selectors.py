@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from outbox.models import SyncState
+from rooms import selectors
 from rooms.models import Room
 from rooms.rules import WindowState
 from rooms.selectors import (
@@ -352,6 +353,49 @@ def test_it_shows_the_last_page_past_the_end_and_the_first_for_nonsense(schedule
     assert page.number == shown
 
 
+def test_it_counts_a_large_result_only_up_to_the_cap_and_still_pages_through_it(
+    scheduler, monkeypatch
+):
+    monkeypatch.setattr(selectors, "COUNT_CAP", 3)
+    monkeypatch.setattr(selectors, "PER_PAGE", 2)
+    for n in range(7):
+        room(f"Room {n}", start=n + 1, end=n + 2)
+    filters = RoomFilters(sort="valid_from")
+    assert scheduler.has_perm("rooms.view_room")  # loads the permissions before counting
+
+    with CaptureQueriesContext(connection) as queries:
+        first = room_page(user=scheduler, filters=filters, number=1, now=NOW)
+        list(first.object_list)
+    pages = [first]
+    while pages[-1].has_next():
+        number = pages[-1].next_page_number()
+        pages.append(room_page(user=scheduler, filters=filters, number=number, now=NOW))
+
+    # Four rooms counted of seven: more than the cap, so no last page is known yet.
+    assert (first.paginator.count, first.paginator.exact, first.has_next()) == (4, False, True)
+    assert "LIMIT 4" in queries.captured_queries[0]["sql"]
+    assert len(queries.captured_queries) == 2
+    # Next after next reaches every room once, in order; the last page's count is exact.
+    assert [r.title for page in pages for r in page.object_list] == [f"Room {n}" for n in range(7)]
+    assert [pages[-1].number, pages[-1].paginator.count, pages[-1].paginator.exact] == [4, 7, True]
+
+
+@pytest.mark.parametrize(("asked", "shown"), [("0", 1), ("-3", 1), ("nope", 1), ("3", 3)])
+def test_a_capped_count_shows_the_first_page_for_a_number_it_cannot_place(
+    scheduler, monkeypatch, asked, shown
+):
+    monkeypatch.setattr(selectors, "COUNT_CAP", 3)
+    monkeypatch.setattr(selectors, "PER_PAGE", 1)
+    for n in range(6):
+        room(f"Room {n}", start=n + 1, end=n + 2)
+
+    page = room_page(user=scheduler, filters=RoomFilters(), number=asked, now=NOW)
+
+    assert not page.paginator.exact
+    assert page.number == shown
+    assert page.has_next()
+
+
 def test_it_pages_an_empty_result_without_a_page_query(scheduler):
     assert scheduler.has_perm("rooms.view_room")  # loads the permissions before counting
     with CaptureQueriesContext(connection) as queries:
@@ -508,6 +552,34 @@ def test_each_dashboard_card_holds_its_first_rooms_when_cards_share_rooms(schedu
         Q(sync__state=SyncState.FAILED), "-updated_at", "-pk", limit=6
     )
     assert [len(board.today), len(board.out_of_sync)] == [3, 4]
+
+
+def test_a_dashboard_card_counts_up_to_the_cap_and_says_so(scheduler, monkeypatch):
+    monkeypatch.setattr(selectors, "COUNT_CAP", 2)
+    for n in range(4):
+        room(f"Live {n}", start=-1, end=1 + n)
+    room("Later", start=1, end=2)
+
+    board = dashboard_rooms(user=scheduler, now=NOW, limit=3)
+
+    assert board.counts["live"] == 3  # the cap and one more: there are more than 2
+    assert board.count_labels["live"] == "2+"
+    assert board.count_labels["upcoming"] == "1"
+    assert [r.title for r in board.live] == ["Live 0", "Live 1", "Live 2"]
+
+
+def test_each_dashboard_card_is_its_own_limited_query_not_a_scan_of_every_room(scheduler):
+    room("Live", start=-1, end=1)
+    scheduler.has_perm("rooms.view_room")  # the permission cache, filled once per request
+    with CaptureQueriesContext(connection) as queries:
+        dashboard_rooms(user=scheduler, now=NOW)
+
+    firsts, rooms = (q["sql"] for q in queries.captured_queries)
+    # Five cards, each its first rooms and its capped count: ten LIMITed queries in one.
+    assert firsts.count("UNION ALL") == 9
+    assert firsts.count(" LIMIT ") == 10
+    # The rooms are then read by their ids, with no subquery over all rooms.
+    assert rooms.count("SELECT") == 1
 
 
 def test_the_dashboard_reads_its_rooms_in_two_queries(scheduler):

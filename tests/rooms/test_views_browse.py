@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from outbox.models import SyncState
+from rooms import selectors
 from rooms.models import Room
 from tests.identities.factories import IdentityFactory
 from tests.outbox_rows import set_sync
@@ -196,6 +197,48 @@ def test_it_pages_25_rooms_at_a_time_and_shows_the_last_page_past_the_end(signed
     assert rows(beyond) == rows(second)
     assert "Page 2 of 2" in beyond.content.decode()
     assert "30 live or upcoming rooms</strong>" in first.content.decode()
+
+
+def test_a_large_result_says_more_than_the_cap_and_pages_without_a_last_link(
+    signed_in, monkeypatch
+):
+    monkeypatch.setattr(selectors, "COUNT_CAP", 4)
+    monkeypatch.setattr(selectors, "PER_PAGE", 2)
+    start = timezone.now() + timedelta(days=1)
+    for n in range(7):
+        RoomFactory(title=f"Room {n}", valid_from=start + timedelta(minutes=n))
+
+    first = signed_in.get(LIST, {"sort": "valid_from"})
+    third = signed_in.get(LIST, {"sort": "valid_from", "page": "3"})
+    last = signed_in.get(LIST, {"sort": "valid_from", "page": "4"})
+
+    html = first.content.decode()
+    assert "More than 4 live or upcoming rooms</strong>" in html
+    assert "Page 1 · rooms 1–2" in html
+    assert 'id="page-next"' in html and 'id="page-last"' not in html
+    # Further on the count reaches as far as the page asked: still more, still no last page.
+    html = third.content.decode()
+    assert rows(third) == ["Room 4", "Room 5"]
+    assert "More than 6 live or upcoming rooms</strong>" in html
+    assert 'href="/rooms/?sort=valid_from&amp;page=4"' in html
+    assert 'id="page-last"' not in html
+    # The last page counts every room: the total is exact again.
+    html = last.content.decode()
+    assert rows(last) == ["Room 6"]
+    assert "7 live or upcoming rooms</strong>" in html and "Page 4 of 4" in html
+    assert 'id="page-next"' not in html
+
+
+def test_an_exactly_counted_list_links_to_its_last_page(signed_in, monkeypatch):
+    monkeypatch.setattr(selectors, "PER_PAGE", 2)
+    for n in range(5):
+        RoomFactory(title=f"Room {n}")
+
+    html = signed_in.get(LIST).content.decode()
+
+    assert "5 live or upcoming rooms</strong>" in html
+    assert "Page 1 of 3" in html
+    assert 'href="/rooms/?page=3" hx-get="/rooms/?page=3">Last »</a>' in html
 
 
 def test_it_renders_only_the_results_for_an_htmx_request(signed_in):
