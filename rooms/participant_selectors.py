@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable
 
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from identities.models import Identity
 from portal.models import AuditEvent
@@ -15,17 +15,31 @@ HISTORY_PAGE = 20
 
 
 def room_participants(*, room: Room) -> QuerySet[Participant]:
-    """Everyone in the room with their identity, by name: one query however many there are."""
+    """Everyone in the room with their identity, by name: two queries however many there are.
+
+    Not a join: for a large room PostgreSQL hash-joined the participants with a scan of every
+    identity (16-20 ms at 100,000 rooms, growing with them). The name to sort by is read per
+    participant through the identity's primary key, and the identities are fetched by primary
+    key too (prefetch), so the cost follows the room's size, not the number of identities.
+    """
+    name = Identity.objects.filter(pk=OuterRef("identity_id")).values("display_name")[:1]
     return (
         Participant.objects.filter(room=room)
-        .select_related("identity")
-        .order_by("identity__display_name", "pk")
+        .annotate(identity_name=Subquery(name))
+        .order_by("identity_name", "pk")
+        .prefetch_related("identity")
     )
+
+
+def room_participant_count(*, room: Room) -> int:
+    return Participant.objects.filter(room=room).count()
 
 
 def room_participant(*, room: Room, participant_pk: int) -> Participant | None:
     """One person in this room (None once they were removed, or if they are in another room)."""
-    return room_participants(room=room).filter(pk=participant_pk).first()
+    return (
+        Participant.objects.filter(room=room, pk=participant_pk).select_related("identity").first()
+    )
 
 
 def addable_identities(

@@ -202,7 +202,7 @@ def participant_remove(request: HtmxHttpRequest, pk: int, participant_pk: int) -
         if error:
             return _row(request, room, participant, row_error=error)
         # An empty row replaces the removed one; the count and the notice update beside it.
-        context = {"notice": notice, "count": selectors.room_participants(room=room).count()}
+        context = {"notice": notice, "count": selectors.room_participant_count(room=room)}
         response = render(request, f"{DETAIL}#participant_removed", context)
         return _with_sync_badge(request, response, room)
     if error:

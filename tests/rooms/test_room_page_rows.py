@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from identities.models import Identity
+from rooms import participant_selectors as selectors
 from rooms.models import Participant, Role
 from rooms.participant_forms import ROLES
 from tests.rooms.factories import town_hall
@@ -178,3 +179,15 @@ def test_the_bulk_answer_has_the_same_rows_as_the_page(client, role_admin, room)
     page = _page(client, role_admin, room)
     for pk in ids:
         assert _without_tokens(_row(html, pk)) == _without_tokens(_row(page, pk))
+
+
+def test_people_are_read_by_name_without_joining_every_identity(room, django_assert_num_queries):
+    """The participants query reads names through the identity's primary key, not a join that
+    PostgreSQL hash-joined against a scan of all identities for a large room."""
+    other = Identity.objects.create(display_name="Aaron Outsider", email="aaron@example.com")
+    queryset = selectors.room_participants(room=room)
+    assert " JOIN " not in str(queryset.query).upper()
+    with django_assert_num_queries(2):
+        people = [(p.identity.display_name, p.identity.email) for p in queryset]
+    assert [name for name, _ in people] == sorted(name for name, _ in people)
+    assert len(people) == 3 and other.display_name not in dict(people)
