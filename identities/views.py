@@ -8,7 +8,6 @@ from datetime import datetime
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -51,8 +50,9 @@ def get_live_identity_for_user(request: HtmxHttpRequest, pk: int) -> Identity:
 def identity_list(request: HtmxHttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()[:200]
     show_deleted = request.GET.get("deleted") == "1"
-    identities = selectors.identity_list(search=search, show_deleted=show_deleted)
-    page = Paginator(identities, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = selectors.identity_page(
+        search=search, show_deleted=show_deleted, number=request.GET.get("page"), per_page=PAGE_SIZE
+    )
     context = {
         "page_obj": page,
         "search": search,

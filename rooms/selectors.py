@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.core.paginator import Page, Paginator
+from django.core.paginator import Page
 from django.db import connection
 from django.db.models import (
     FETCH_PEERS,
@@ -22,20 +22,17 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
-from django.utils.functional import cached_property
 
 from identities.models import Identity
 from outbox.models import Entry, SyncState
 from portal.models import AuditEvent
+from portal.paging import COUNT_CAP, capped_page
 from portal.selectors import room_events
 from portal.services import search_text
 from rooms.models import MAX_ROOM_LIFETIME, Participant, Room
 from rooms.rules import WindowState, not_ended_q, window_q, window_state
 
 PER_PAGE = 25
-# Counts stop here ("1,000+", "more than 1,000 rooms"): an exact count reads every matching
-# room on every visit (a third of all rooms are live, say), where the page needs 25.
-COUNT_CAP = 1000
 # What a page of many rooms loads: every field but the big ones no such page shows (the notes,
 # and what ACS confirmed: the roster of every room). only(), not defer(): Django refuses defer()
 # beside select_related() of a relation without a column, such as Room.sync.
@@ -263,55 +260,6 @@ def room_list(*, user, filters: RoomFilters, now: datetime | None = None) -> Que
     return _with_columns(_filtered(user=user, filters=filters, now=now), now)
 
 
-# The furthest page a link can ask for: counting past it would be counting the whole table.
-_LAST_PAGE_ASKED = 100_000
-
-
-class CappedPaginator(Paginator):
-    """A Paginator that counts only as far as the asked page needs: up to `reach` rooms, plus
-    one to know there are more.
-
-    Past `reach` the count is not exact (`exact` is False): there is a next page, there is no
-    known last one, and the list says "more than 1,000 rooms".
-    """
-
-    def __init__(self, object_list: QuerySet[Room], per_page: int, *, reach: int) -> None:
-        super().__init__(object_list, per_page)
-        self.rooms = object_list
-        self.reach = reach
-
-    @cached_property
-    def count(self) -> int:
-        # Unordered and LIMITed: the database stops after reach + 1 rows, where an exact
-        # COUNT(*) read every matching room (and the list's order is a sort, not an index).
-        return self.rooms.order_by().values("pk")[: self.reach + 1].count()
-
-    @property
-    def exact(self) -> bool:
-        return self.count <= self.reach
-
-    def get_page(self, number) -> Page:
-        """As Paginator's, but past a count that stopped there is no last page to fall back to:
-        a nonsense or negative number shows the first page."""
-        if not self.exact:
-            number = _page_number(number)
-        return super().get_page(number)
-
-    @property
-    def reach_label(self) -> str:
-        """How far it counted, as the list says it ("more than 1,000 rooms")."""
-        return f"{self.reach:,}"
-
-
-def _page_number(number) -> int:
-    """The page asked for as a number from 1 to _LAST_PAGE_ASKED; 1 when it is not a number."""
-    try:
-        asked = int(number)
-    except (TypeError, ValueError):
-        return 1
-    return min(max(asked, 1), _LAST_PAGE_ASKED)
-
-
 def room_page(*, user, filters: RoomFilters, number, now: datetime | None = None) -> Page:
     """One page of room_list(): a bad number shows the first page, one past the end the last.
 
@@ -319,11 +267,9 @@ def room_page(*, user, filters: RoomFilters, number, now: datetime | None = None
     """
     now = now or timezone.now()
     rooms = _filtered(user=user, filters=filters, now=now)
-    # Enough to know whether the asked page and the next exist: COUNT_CAP for the first pages
-    # (so "more than 1,000"), the asked page's end for a page further on.
-    reach = max(COUNT_CAP, _page_number(number) * PER_PAGE)
-    # Counting the plain query keeps the COUNT free of the join and the per-row subqueries.
-    page = CappedPaginator(rooms, PER_PAGE, reach=reach).get_page(number)
+    # Counted up to COUNT_CAP (or the asked page's end), so "more than 1,000 rooms"; counting
+    # the plain query keeps the COUNT free of the join and the per-row subqueries.
+    page = capped_page(rooms, PER_PAGE, number, cap=COUNT_CAP)
     if not page.paginator.count:
         page.object_list = Room.objects.none()
         return page

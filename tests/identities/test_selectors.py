@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from identities import selectors, services
-from portal import audit
+from portal import audit, paging
 from tests.identities.factories import IdentityFactory
 from tests.rooms.factories import ParticipantFactory, RoomFactory
 
@@ -54,6 +54,44 @@ def test_the_paginator_count_leaves_the_room_subquery_out():
     with CaptureQueriesContext(connection) as captured:
         assert selectors.identity_list().count() == 3
     assert "rooms_participant" not in captured.captured_queries[0]["sql"]
+
+
+def test_a_page_counts_the_rooms_of_its_own_identities_in_two_queries():
+    for name in ("Ada", "Bea", "Cy"):
+        ParticipantFactory.create_batch(len(name), identity=IdentityFactory(display_name=name))
+
+    with CaptureQueriesContext(connection) as captured:
+        page = selectors.identity_page(number=2, per_page=2)
+        shown = [(i.display_name, i.room_count) for i in page.object_list]
+
+    assert shown == [("Cy", 2)]
+    assert page.paginator.count == 3 and page.paginator.exact
+    count_sql, page_sql = (q["sql"] for q in captured.captured_queries)
+    # The count is LIMITed and has no room count; the page's room counts are for its ids only.
+    assert "LIMIT" in count_sql and "rooms_participant" not in count_sql
+    assert "IN (SELECT" in page_sql
+    assert not page_sql.rstrip().endswith("OFFSET 2")
+
+
+def test_a_page_of_many_identities_counts_only_up_to_the_cap_and_pages_on(monkeypatch):
+    monkeypatch.setattr(paging, "COUNT_CAP", 2)
+    for name in ("Ada", "Bea", "Cy", "Di"):
+        IdentityFactory(display_name=name)
+
+    pages = [selectors.identity_page(number=1, per_page=1)]
+    while pages[-1].has_next():
+        number = pages[-1].next_page_number()
+        pages.append(selectors.identity_page(number=number, per_page=1))
+
+    first = pages[0].paginator
+    assert (first.count, first.exact, first.reach_label) == (3, False, "2")
+    assert [i.display_name for page in pages for i in page.object_list] == [
+        "Ada",
+        "Bea",
+        "Cy",
+        "Di",
+    ]
+    assert pages[-1].paginator.exact and pages[-1].paginator.num_pages == 4
 
 
 def test_identity_rooms_lists_live_rooms_in_time_order():
