@@ -4,13 +4,14 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: help run test lint format bench clean
+.PHONY: help run test lint format bench bench-scale clean
 
 help:
 	@echo "make run    install, migrate, create the admin user, serve on http://127.0.0.1:8000"
 	@echo "make test   install the test tools and run the whole suite (DATABASE_URL=postgres://... for PostgreSQL)"
 	@echo "make lint   ruff, the import layers (lint-imports) and the types (mypy)"
 	@echo "make bench  run the benchmarks and print their table"
+	@echo "make bench-scale  the pages at 1,000, 10,000 and 100,000 rooms, and how each figure grows"
 
 $(PY):
 	@python=$$(scripts/find-python.sh) && echo "Building $(VENV) with $$python" && "$$python" -m venv $(VENV)
@@ -48,6 +49,9 @@ format: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(PY) -m benchmarks
+
+bench-scale: $(VENV)/.installed-dev
+	$(PY) -m benchmarks --sizes 1000,10000,100000
 
 clean:
 	rm -rf $(VENV) var/staticfiles .pytest_cache
