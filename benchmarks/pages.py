@@ -209,6 +209,8 @@ def interleaved(
     spent = dict.fromkeys(urls, 0.0)
     active = list(urls)
     for round_ in range(count):
+        if not active:
+            break
         shift = round_ % len(active)
         for key in active[shift:] + active[:shift]:
             sample = _sample(client, urls[key], clock)
@@ -219,8 +221,6 @@ def interleaved(
             for key in active
             if not (budgets.get(key) and stats[key].n >= MINIMUM and spent[key] > budgets[key])
         ]
-        if not active:
-            break
     return stats
 
 

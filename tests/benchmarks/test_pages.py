@@ -171,3 +171,12 @@ def test_the_scaled_sizes_keep_quick_and_full_data():
     assert scale.sizes_for(1_000).events == 10_000
     assert scale.sizes_for(10_000).identities == 5_000
     assert scale.sizes_for(100_000).identities == 50_000
+
+
+def test_a_page_that_answers_no_200_anywhere_is_reported_not_measured(monkeypatch, seeded):
+    monkeypatch.setattr(pages, "_fetch", lambda client, url: (404, 0))
+    report = Report()
+    measured = pages.run(report, seeded, requests=2, who=("superuser",), with_export=False)
+    assert all(stats == {} for stats in measured.values())
+    assert report.rows[0].note == "status 404, not measured"
+    assert "Not measured" in report.notes[0]
