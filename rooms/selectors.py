@@ -276,11 +276,57 @@ def room_page(*, user, filters: RoomFilters, number, now: datetime | None = None
     # The page's ids come from the plain query, as a subquery; only those rooms get the join and
     # the per-row subqueries, where OFFSET would make the database work them out for every room
     # it skips (page 200 took 0.45 s that way, against 0.05 s for page 1).
-    ids = rooms.values("pk")[page.start_index() - 1 : page.end_index()]
+    start, end = page.start_index() - 1, page.end_index()
+    # The first pages (up to COUNT_CAP rooms in) are sorted among each state's first rooms; a
+    # deeper one costs as much as its offset either way, and fetching each candidate's row then
+    # cost more than sorting them all (PostgreSQL, 100,000 rooms, page 300: 57 ms against 41).
+    if parse_sort(filters.sort) == DEFAULT_SORT and end <= COUNT_CAP:
+        # Sorted and sliced among the candidates only, still without the columns.
+        candidates = _now_first_candidates(rooms, filters, now, end)
+        rooms = Room.objects.filter(pk__in=candidates).order_by(*rooms.query.order_by)
+    ids = rooms.values("pk")[start:end]
     page.object_list = _with_columns(Room.objects.filter(pk__in=ids), now).order_by(
         *rooms.query.order_by
     )
     return page
+
+
+# Each window state's rooms in the order the default sort gives them within that state.
+_STATE_ORDER = {
+    WindowState.LIVE: ("valid_until", "pk"),
+    WindowState.UPCOMING: ("valid_from", "pk"),
+    WindowState.ENDED: ("-valid_until", "pk"),
+}
+
+
+def _now_first_candidates(rooms: QuerySet[Room], filters: RoomFilters, now: datetime, end: int):
+    """The ids of the first `end` rooms of each window state the list can hold, in one UNION.
+
+    The default order is the live rooms, then the upcoming, then the ended ones, each in an
+    order an index of live rooms holds (room_live_by_end, room_live_by_start): so the list's
+    first `end` rooms are among these, and the database reads `end` index entries per state
+    where sorting the CASE order made it read and sort every matching room (PostgreSQL,
+    100,000 rooms: 22 ms for page 1).
+
+    SQLite refuses a LIMIT directly in a UNION's arm, so there each arm is wrapped as
+    IN (... LIMIT); PostgreSQL takes the arms as they are (wrapped, it hash-joined every room's
+    id against a deep page's arms).
+    """
+    if filters.state in WindowState.values:
+        states = [WindowState(filters.state)]
+    elif filters.shows_ended:
+        states = [WindowState.LIVE, WindowState.UPCOMING, WindowState.ENDED]
+    else:
+        states = [WindowState.LIVE, WindowState.UPCOMING]
+    arms = [
+        rooms.filter(window_q(state, now)).order_by(*_STATE_ORDER[state]).values("pk")[:end]
+        for state in states
+    ]
+    if len(arms) == 1:
+        return arms[0]
+    if not connection.features.supports_slicing_ordering_in_compound:
+        arms = [Room.objects.filter(pk__in=arm).values("pk") for arm in arms]
+    return arms[0].union(*arms[1:], all=True)
 
 
 def room_owners() -> QuerySet:

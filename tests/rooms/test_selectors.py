@@ -341,6 +341,29 @@ def test_it_pages_the_same_rooms_room_list_returns(scheduler):
     assert paged == everything
 
 
+@pytest.mark.parametrize("state", ["", ANY_TIME, "live", "expired"])
+def test_the_default_order_pages_the_same_rooms_room_list_returns(scheduler, monkeypatch, state):
+    # Pages within the cap come from each window state's first rooms, deeper ones from the
+    # whole sort: both give room_list()'s order, ties (equal times) broken by the pk.
+    monkeypatch.setattr(selectors, "PER_PAGE", 3)
+    monkeypatch.setattr(selectors, "COUNT_CAP", 6)
+    # Four equal times and a fifth: a page boundary (every 3) falls inside the ties.
+    for n in range(5):
+        room(f"Live {n}", start=-1, end=1 + (n > 3))
+        room(f"Later {n}", start=1 + (n > 3), end=5)
+        room(f"Over {n}", start=-5, end=-2 - (n > 3))
+    filters = RoomFilters(state=state)
+    everything = [r.title for r in room_list(user=scheduler, filters=filters, now=NOW)]
+
+    pages = [room_page(user=scheduler, filters=filters, number=1, now=NOW)]
+    while pages[-1].has_next():
+        number = pages[-1].next_page_number()
+        pages.append(room_page(user=scheduler, filters=filters, number=number, now=NOW))
+
+    assert [r.title for page in pages for r in page.object_list] == everything
+    assert len(everything) == {"": 10, ANY_TIME: 15, "live": 5, "expired": 5}[state]
+
+
 @pytest.mark.parametrize(
     ("asked", "shown"), [("2", 2), ("99", 2), ("0", 2), ("nope", 1), (None, 1)]
 )
