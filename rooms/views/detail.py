@@ -33,7 +33,7 @@ from rooms.views.common import (
     get_room_or_deleted,
     refuses_deleted,
 )
-from rooms.views.people_rows import RowKit, csrf_input
+from rooms.views.people_rows import RowKit, csrf_input, stamp_rows
 
 DETAIL = "rooms/detail.html"
 ADD = "rooms/participants_add.html"
@@ -91,7 +91,9 @@ def _table_context(request: HtmxHttpRequest, room: Room) -> dict:
 
 def _page_context(request: HtmxHttpRequest, room: Room, *, history=True, **extra) -> dict:
     context = _table_context(request, room)
-    context["rows"] = context["row_kit"].rows(selectors.room_participants(room=room))
+    rows = context["row_kit"].rows(selectors.room_participants(room=room))
+    context["rows"] = rows
+    context["rows_html"] = stamp_rows(request, f"{DETAIL}#participant_row", context, rows)
     if history and request.user.has_perm("portal.view_auditevent"):
         context["events"], context["next_before"] = selectors.room_history(room=room)
     context.update(extra)

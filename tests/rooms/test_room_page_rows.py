@@ -20,6 +20,7 @@ from identities.models import Identity
 from rooms import participant_selectors as selectors
 from rooms.models import Participant, Role
 from rooms.participant_forms import ROLES
+from rooms.views import people_rows
 from tests.rooms.factories import town_hall
 
 pytestmark = pytest.mark.django_db
@@ -36,7 +37,7 @@ def room(role_admin):
     room = town_hall(
         role_admin,
         [
-            ('Ada "<b>Lovelace</b>" & co', "ada+room@example.com"),
+            ('Ada "<b>Lovelace</b>" & co {0} {row}', "ada+room@example.com"),
             ("Alan Turing", "alan@example.com", Role.PRESENTER),
             ("Grace Hopper", ""),
         ],
@@ -99,7 +100,7 @@ def test_names_and_ids_are_escaped_once(client, role_admin, room):
     ada = Participant.objects.get(identity__email="ada+room@example.com")
     row = _row(html, ada.pk)
     assert "<b>" not in row
-    assert "Select Ada &quot;&lt;b&gt;Lovelace&lt;/b&gt;&quot; &amp; co</label>" in row
+    assert "Select Ada &quot;&lt;b&gt;Lovelace&lt;/b&gt;&quot; &amp; co {0} {row}</label>" in row
     assert "&amp;amp;" not in row
     grace = Participant.objects.get(identity__display_name="Grace Hopper")
     assert '<code title="8:acs:1234567890-abcdefghij-&lt;x&gt;">…efghij-&lt;x&gt;</code>' in html
@@ -191,3 +192,13 @@ def test_people_are_read_by_name_without_joining_every_identity(room, django_ass
         people = [(p.identity.display_name, p.identity.email) for p in queryset]
     assert [name for name, _ in people] == sorted(name for name, _ in people)
     assert len(people) == 3 and other.display_name not in dict(people)
+
+
+def test_a_row_pattern_keeps_braces_and_refuses_unknown_placeholders():
+    mark = people_rows._MARK
+    pattern = people_rows._stamp(f'<tr id="{mark}pk{mark}" data-x="{{a}}">', ["pk"])
+    assert pattern is not None
+    assert pattern.format_map({"pk": "7"}) == '<tr id="7" data-x="{a}">'
+    # A row value changed by the template (here cut short) no longer names a value: no pattern.
+    assert people_rows._stamp(f"<td>{mark}pk</td>", ["pk"]) is None
+    assert people_rows._stamp(f"<td>{mark}PK{mark}</td>", ["pk"]) is None
