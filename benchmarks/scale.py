@@ -38,7 +38,9 @@ def growth(values: list[float]) -> str:
         return "flat"
     if first <= 0:
         return "grows (from 0)"
-    return f"grows x{last / first:.1f}"
+    times = f"{last / first:.1f}"
+    # Just over the line must not read as the line itself ("grows x1.5").
+    return f"grows x{last / first:.2f}" if float(times) <= FLAT else f"grows x{times}"
 
 
 @dataclass

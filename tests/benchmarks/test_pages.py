@@ -151,6 +151,7 @@ def test_the_page_benchmark_runs_and_adds_time_cpu_and_query_rows(seeded):
         ([0.0, 0.0], "flat"),
         ([0.0, 2.0], "grows (from 0)"),
         ([5.0, 4.0], "flat"),
+        ([8.44, 12.91], "grows x1.53"),
     ],
 )
 def test_the_growth_verdict(values, verdict):
