@@ -4,8 +4,9 @@ Rendered naively, each row ran four `{% url %}` reversals, two `{% csrf_token %}
 over the roles and dozens of lookups through model objects and `perms`: about 90 % of the
 room page's time at 500 people. Here everything that is the same for every row (the URLs but
 for the participant id, the hidden CSRF input, the <option> list for each role, the
-permissions) is worked out once per response, and each row is a flat dict of strings, which the
-template looks up cheaply. The HTML is the same as the naive rows wrote.
+permissions) is worked out once per response, each row is a flat dict of escaped strings, and
+the row template is rendered once with placeholders that each row's values fill in
+(stamp_rows). The HTML is the same as the naive rows wrote.
 """
 
 from collections.abc import Iterable
