@@ -50,8 +50,13 @@ def _design_review(actor) -> Room:
         ],
     )
     run_tasks()
-    room.refresh_from_db()
-    assert room.acs_id, "the original is in ACS before the test starts"
+
+    def pushed():
+        room.refresh_from_db()
+        return room.acs_id
+
+    # With the worker fixture's thread running too, that thread may hold the push: wait for it.
+    assert _until(pushed), "the original is in ACS before the test starts"
     return room
 
 
