@@ -5,7 +5,8 @@
   "use strict";
   const form = document.querySelector(".series-form");
   if (!form) return;
-  const value = (name) => (form.elements[name] ? form.elements[name].value : "");
+  // By selector, not form.elements[name]: that collection's own "length" hides the field named so.
+  const value = (name) => form.querySelector(`[name="${name}"]`)?.value ?? "";
   const show = (selector, visible) => {
     for (const element of form.querySelectorAll(selector)) element.hidden = !visible;
   };

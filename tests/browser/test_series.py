@@ -47,6 +47,13 @@ def test_a_weekly_series_across_dst_keeps_nine_and_a_later_role_change_reaches_a
     page.get_by_label("Repeats").select_option("weekly")
     page.get_by_label("Ends").select_option("after")
     page.get_by_label("Times").fill("4")
+    # Only the fields that apply show: no last day, no minutes, no monthly choice here.
+    expect(page.get_by_label("Last day")).to_be_hidden()
+    expect(page.get_by_label("Minutes")).to_be_hidden()
+    expect(page.get_by_label("Monthly", exact=True)).to_be_hidden()
+    page.get_by_label("Each lasts").select_option("custom")
+    expect(page.get_by_label("Minutes")).to_be_visible()
+    page.get_by_label("Each lasts").select_option("60")
     screenshot(page, "series-form")
     page.get_by_role("button", name="Create series").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Weekly stand-up")
