@@ -28,7 +28,18 @@ from portal.services import Conflict, require
 from rooms import recurrence, rules
 from rooms.models import MAX_ROOM_LIFETIME, Participant, Role, Room, Series, SeriesParticipant
 from rooms.recurrence import Occurrence, Rule
-from rooms.services import GIVE_ROLES, ParticipantEntry, _clean_notes, _clean_title
+from rooms.services import (
+    GIVE_ROLES,
+    ParticipantEntry,
+    _clean_notes,
+    _clean_title,
+    added_event,
+    removed_event,
+    role_changed_event,
+)
+from rooms.services import (
+    _snapshot as room_snapshot,
+)
 from rooms.sync import mark_room_dirty
 
 STALE_SERIES = "Someone else changed this series while you were editing it."
@@ -470,10 +481,7 @@ def series_roster_change(
                 actor=actor,
                 target=current,
                 changes={
-                    "scope": {
-                        "before": None,
-                        "after": scope_text(current, scope_from),
-                    },
+                    "scope": {"before": None, "after": scope_text(current, scope_from)},
                     **{
                         f"person {label[pk]}": {"before": None, "after": role}
                         for pk, role in added.items()
@@ -521,55 +529,22 @@ def _apply_roster(
                 new.append(Participant(room=room, identity=people[pk], role=role))
                 touched.add(room.pk)
             elif participant.role != role:
-                events.append(_role_event(actor, participant, role))
+                events.append(role_changed_event(actor, participant, role))
                 participant.role, participant.updated_at = role, now
                 updated.append(participant)
                 touched.add(room.pk)
         for pk in remove:
             participant = present.get((room.pk, pk))
             if participant is not None:
-                events.append(
-                    audit.event(
-                        action="portal.participant.removed",
-                        actor=actor,
-                        target=participant,
-                        room_id=room.pk,
-                        changes={
-                            "identity": {"before": str(participant.identity), "after": None},
-                            "role": {"before": participant.role, "after": None},
-                        },
-                    )
-                )
+                events.append(removed_event(actor, participant))
                 gone.append(participant.pk)
                 touched.add(room.pk)
-    for participant in Participant.objects.bulk_create(new):
-        events.append(
-            audit.event(
-                action="portal.participant.added",
-                actor=actor,
-                target=participant,
-                room_id=participant.room_id,
-                changes={
-                    "identity": {"before": None, "after": str(participant.identity)},
-                    "role": {"before": None, "after": participant.role},
-                },
-            )
-        )
+    events += [added_event(actor, p) for p in Participant.objects.bulk_create(new)]
     Participant.objects.bulk_update(updated, ["role", "updated_at"])
     Participant.objects.filter(pk__in=gone).delete()
     for pk in sorted(touched):
         mark_room_dirty(pk)
     return len(touched)
-
-
-def _role_event(actor, participant: Participant, role: str):
-    return audit.event(
-        action="portal.participant.role_changed",
-        actor=actor,
-        target=participant,
-        room_id=participant.room_id,
-        changes={"role": {"before": participant.role, "after": role}},
-    )
 
 
 # --------------------------------------------------------------------------- editing
@@ -646,10 +621,7 @@ def series_update(
                 target=target,
                 changes={
                     **changes,
-                    "scope": {
-                        "before": None,
-                        "after": scope_text(current, scope_from),
-                    },
+                    "scope": {"before": None, "after": scope_text(current, scope_from)},
                     "rule": {"before": describe(old), "after": describe(target)},
                 },
             )
@@ -738,34 +710,16 @@ def _move_rooms(actor, old: Series, target: Series, rooms, was, events, *, now, 
             if room.series_id != target.pk:
                 Room.objects.filter(pk=room.pk).update(series=target)
             continue
-        before = {
-            name: getattr(room, name)
-            for name in ("title", "notes", "pstn_dial_out_enabled", "valid_from", "valid_until")
-        }
         if occurrence is None:
-            room.deleted_at = now
-            room.version += 1
-            room.save(update_fields=["deleted_at", "version", "updated_at"])
-            events.append(
-                audit.event(
-                    action="portal.room.deleted",
-                    actor=actor,
-                    target=room,
-                    room_id=room.pk,
-                    changes={
-                        **audit.diff(before, {}),
-                        "series": {"before": f"series {old.pk}", "after": "no longer in the rule"},
-                    },
-                )
-            )
+            _delete_rooms(actor, [room], events, why="no longer in the series' rule", now=now)
             continue
         kept_days.add(day)
+        before = room_snapshot(room)
         room.title, room.notes = target.title, target.notes
         room.pstn_dial_out_enabled = target.pstn_dial_out_enabled
         room.valid_from, room.valid_until = occurrence.start, occurrence.end
         room.series, room.occurrence = target, occurrence.key
-        after = {name: getattr(room, name) for name in before}
-        changes = audit.diff(before, after)
+        changes = audit.diff(before, room_snapshot(room))
         room.version += 1
         room.save()
         if changes:
@@ -796,10 +750,7 @@ def _move_rooms(actor, old: Series, target: Series, rooms, was, events, *, now, 
 
 def _delete_rooms(actor, rooms: list[Room], events: list, *, why: str, now) -> int:
     for room in rooms:
-        before = {
-            name: getattr(room, name)
-            for name in ("title", "notes", "pstn_dial_out_enabled", "valid_from", "valid_until")
-        }
+        before = room_snapshot(room)
         room.deleted_at = now
         room.version += 1
         room.save(update_fields=["deleted_at", "version", "updated_at"])
@@ -874,10 +825,7 @@ def series_cancel(*, actor, series: Series, scope_from: datetime | None = None) 
                 target=current,
                 changes={
                     **change,
-                    "scope": {
-                        "before": None,
-                        "after": scope_text(current, scope_from),
-                    },
+                    "scope": {"before": None, "after": scope_text(current, scope_from)},
                 },
             )
         )

@@ -293,19 +293,7 @@ def _add(
     )
     # bulk_create fires no post_save: mark the room once, as the signal would have per row.
     mark_room_dirty(room.pk)
-    events += [
-        audit.event(
-            action="portal.participant.added",
-            actor=actor,
-            target=participant,
-            room_id=room.pk,
-            changes={
-                "identity": {"before": None, "after": str(participant.identity)},
-                "role": {"before": None, "after": participant.role},
-            },
-        )
-        for participant in added
-    ]
+    events += [added_event(actor, participant) for participant in added]
     audit.append(events)
     return added
 
@@ -325,34 +313,8 @@ def participants_roles_change(*, actor, room: Room, roles: Mapping[int, str]) ->
         rules.check_role(role)
     with transaction.atomic():
         current = _locked_room(room)
-        participants = {
-            p.pk: p
-            for p in Participant.objects.select_related("identity").filter(
-                room=current, pk__in=list(roles)
-            )
-        }
-        for pk in roles:
-            if pk not in participants:
-                raise ValidationError(NOT_IN_ROOM.format(pk=pk))
-        changed, events = [], []
-        now = timezone.now()
-        for pk, role in roles.items():
-            participant = participants[pk]
-            if participant.role == role:
-                continue
-            events.append(
-                audit.event(
-                    action="portal.participant.role_changed",
-                    actor=actor,
-                    target=participant,
-                    room_id=current.pk,
-                    changes={"role": {"before": participant.role, "after": role}},
-                )
-            )
-            participant.role, participant.updated_at = role, now
-            changed.append(participant)
+        changed, events = _roles_changed(actor=actor, room=current, roles=roles)
         if changed:
-            Participant.objects.bulk_update(changed, ["role", "updated_at"])
             # bulk_update fires no post_save: mark the room once, as the signal would per row.
             mark_room_dirty(current.pk)
             audit.append(events)
@@ -374,13 +336,37 @@ def participants_remove(*, actor, room: Room, participant_ids: Iterable[int]) ->
         for pk in ids:
             if pk not in found:
                 raise ValidationError(NOT_IN_ROOM.format(pk=pk))
-        events = [_removed(actor, participant) for participant in participants]
+        events = [removed_event(actor, participant) for participant in participants]
         Participant.objects.filter(pk__in=found).delete()
         audit.append(events)
     return len(participants)
 
 
-def _removed(actor, participant: Participant) -> audit.AuditEvent:
+def role_changed_event(actor, participant: Participant, role: str) -> audit.AuditEvent:
+    """The event of a participant's role change, built before the role is set."""
+    return audit.event(
+        action="portal.participant.role_changed",
+        actor=actor,
+        target=participant,
+        room_id=participant.room_id,
+        changes={"role": {"before": participant.role, "after": role}},
+    )
+
+
+def added_event(actor, participant: Participant) -> audit.AuditEvent:
+    return audit.event(
+        action="portal.participant.added",
+        actor=actor,
+        target=participant,
+        room_id=participant.room_id,
+        changes={
+            "identity": {"before": None, "after": str(participant.identity)},
+            "role": {"before": None, "after": participant.role},
+        },
+    )
+
+
+def removed_event(actor, participant: Participant) -> audit.AuditEvent:
     return audit.event(
         action="portal.participant.removed",
         actor=actor,
@@ -405,7 +391,7 @@ def identity_leave_rooms(*, actor, identity: Identity) -> int:
     events = []
     for room_id, participants in sorted(by_room.items()):
         _locked_room_or_tombstone(room_id)
-        events += [_removed(actor, participant) for participant in participants]
+        events += [removed_event(actor, participant) for participant in participants]
     Participant.objects.filter(identity=identity).delete()
     audit.append(events)
     return len(events)
@@ -564,15 +550,7 @@ def _roles_changed(
         participant = participants[pk]
         if participant.role == role:
             continue
-        events.append(
-            audit.event(
-                action="portal.participant.role_changed",
-                actor=actor,
-                target=participant,
-                room_id=room.pk,
-                changes={"role": {"before": participant.role, "after": role}},
-            )
-        )
+        events.append(role_changed_event(actor, participant, role))
         participant.role, participant.updated_at = role, now
         changed.append(participant)
     if changed:
