@@ -3,6 +3,7 @@
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,26 @@ def sign_in(page: Page, user) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/")
+
+
+def until(condition, seconds: float = 15.0):
+    """Wait for the worker to get a change to ACS; the last value (falsy if it never came)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.1)
+
+
+def acs_roles(room) -> dict[str, str]:
+    """The room's participants as ACS holds them (raw id -> role); empty before it exists."""
+    import acs_gateway as acs
+
+    room.refresh_from_db()
+    if not room.acs_id:
+        return {}
+    return dict(acs.get_gateway().list_participants(room.acs_id))
 
 
 def screenshot(page: Page, name: str) -> Path:

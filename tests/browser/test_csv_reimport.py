@@ -1,7 +1,6 @@
 """A role admin re-imports a room's roster from CSV in Chromium: the preview names each row's
 change, Apply makes them, and ACS (the emulator) ends up with the new roles and person."""
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -12,7 +11,7 @@ import acs_gateway as acs
 from identities.services import NewPerson
 from rooms.models import Role, Room
 from rooms.services import ParticipantEntry, room_create
-from tests.browser.conftest import screenshot, sign_in
+from tests.browser.conftest import screenshot, sign_in, until
 from tests.conftest import run_tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -67,21 +66,11 @@ def _acs_roster(room: Room) -> dict[str, str]:
     return {email_of.get(raw_id, raw_id): role for raw_id, role in held.items()}
 
 
-def _until(condition, seconds: float = 15.0):
-    """Wait for the worker to get the change to ACS; return the last value either way."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
-
-
 def test_a_role_admin_reimports_a_roster_that_changes_two_roles_and_adds_one_person(
     page, role_admin, worker
 ):
     room = _room(role_admin)
-    assert _until(lambda: len(_acs_roster(room)) == len(PEOPLE))
+    assert until(lambda: len(_acs_roster(room)) == len(PEOPLE))
     sign_in(page, role_admin)
     page.goto(f"/rooms/{room.pk}/")
     page.get_by_role("link", name="Import from CSV").first.click()
@@ -119,6 +108,6 @@ def test_a_role_admin_reimports_a_roster_that_changes_two_roles_and_adds_one_per
     expect(page.locator(".sync-status .badge")).to_have_text("In sync with ACS", timeout=20_000)
     screenshot(page, "csv-reimport-applied")
 
-    assert _until(lambda: _acs_roster(room) == AFTER)
+    assert until(lambda: _acs_roster(room) == AFTER)
     assert _acs_roster(room) == AFTER
     assert page.console_errors == []

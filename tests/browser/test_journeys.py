@@ -2,39 +2,20 @@
 
 import csv
 import io
-import time
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-import acs_gateway as acs
 from identities.services import NewPerson
 from portal.models import AuditEvent
 from rooms.models import Participant, Role, Room
 from rooms.services import ParticipantEntry, room_create
-from tests.browser.conftest import screenshot, sign_in
+from tests.browser.conftest import acs_roles, screenshot, sign_in, until
 from tests.conftest import run_tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _acs_roles(room: Room) -> dict[str, str]:
-    room.refresh_from_db()
-    if not room.acs_id:
-        return {}
-    return dict(acs.get_gateway().list_participants(room.acs_id))
-
-
-def _until(condition, seconds: float = 15.0):
-    """Wait for the worker to get a change to ACS; fail with the last value if it never does."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 def _room_with_people(actor, *names: str) -> Room:
@@ -81,7 +62,7 @@ def test_a_scheduler_creates_a_room_with_two_people_and_sees_it_synced(page, sch
     expect(page.locator(".sync-status .badge")).to_have_text("In sync with ACS", timeout=20_000)
     screenshot(page, "room-page")
     room = Room.objects.get(title="Design review")
-    assert sorted(_acs_roles(room).values()) == ["Attendee", "Attendee"]
+    assert sorted(acs_roles(room).values()) == ["Attendee", "Attendee"]
     assert page.console_errors == []
 
 
@@ -96,8 +77,8 @@ def test_a_role_admin_makes_a_participant_presenter_in_the_table(page, role_admi
     expect(page.get_by_label("Role of Ada Lovelace")).to_have_value("Presenter")
 
     raw_id = ada.identity.raw_id
-    assert _until(lambda: _acs_roles(room).get(raw_id) == Role.PRESENTER)
-    assert _acs_roles(room)[raw_id] == "Presenter"
+    assert until(lambda: acs_roles(room).get(raw_id) == Role.PRESENTER)
+    assert acs_roles(room)[raw_id] == "Presenter"
     assert page.console_errors == []
 
 
@@ -203,7 +184,7 @@ def test_a_newcomer_schedules_a_room_adds_three_people_makes_one_presenter_and_f
     expect(page.locator("main")).to_contain_text("Presenter")
     room = Room.objects.get(title="Team sync")
     grace = Participant.objects.get(room=room, identity__display_name="Grace Hopper")
-    assert _until(lambda: _acs_roles(room).get(grace.identity.raw_id) == "Presenter")
+    assert until(lambda: acs_roles(room).get(grace.identity.raw_id) == "Presenter")
     assert page.console_errors == []
 
 

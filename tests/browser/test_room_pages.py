@@ -15,22 +15,12 @@ from portal.models import AuditEvent
 from rooms import services
 from rooms.models import Room
 from rooms.services import ParticipantEntry, room_create
-from tests.browser.conftest import screenshot, sign_in
+from tests.browser.conftest import screenshot, sign_in, until
 from tests.conftest import run_tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 LOCAL = "%Y-%m-%dT%H:%M"
-
-
-def _until(condition, seconds: float = 15.0):
-    """Wait for the worker to get a change to ACS; the last value if it never does."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 def _acs_room_ids() -> set[str]:
@@ -56,7 +46,7 @@ def _design_review(actor) -> Room:
         return room.acs_id
 
     # With the worker fixture's thread running too, that thread may hold the push: wait for it.
-    assert _until(pushed), "the original is in ACS before the test starts"
+    assert until(pushed), "the original is in ACS before the test starts"
     return room
 
 
@@ -102,7 +92,7 @@ def test_a_saved_duplicate_reaches_acs_with_its_people(page, scheduler, worker):
     expect(page.get_by_role("heading", level=1)).to_have_text("Design review (copy)")
     expect(page.locator("#participant-count")).to_have_text("2")
     copy = Room.objects.get(title="Design review (copy)")
-    assert _until(lambda: Room.objects.get(pk=copy.pk).acs_id)
+    assert until(lambda: Room.objects.get(pk=copy.pk).acs_id)
     copy.refresh_from_db()
     held = acs.get_gateway().list_participants(copy.acs_id)
     assert sorted(held.values()) == ["Attendee", "Attendee"]
@@ -113,7 +103,7 @@ def test_a_deleted_rooms_page_answers_200_and_is_read_only(page, role_admin, wor
     room = _design_review(role_admin)
     services.room_delete(actor=role_admin, room=room)
     # The worker deletes it in ACS; once ACS confirms, the row goes and the page reads history.
-    assert _until(lambda: not Room.objects.filter(pk=room.pk).exists())
+    assert until(lambda: not Room.objects.filter(pk=room.pk).exists())
     sign_in(page, role_admin)
 
     response = page.goto(f"/rooms/{room.pk}/")

@@ -1,36 +1,17 @@
 """A recurring room in the browser: across a daylight saving change, then a roster change
 for one occurrence and the following ones, checked in ACS."""
 
-import time
 from datetime import UTC
 from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
 
-import acs_gateway as acs
 from rooms.models import Room, Series
-from tests.browser.conftest import screenshot, sign_in
+from tests.browser.conftest import acs_roles, screenshot, sign_in, until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PARIS = ZoneInfo("Europe/Paris")
-
-
-def _acs_roles(room: Room) -> dict[str, str]:
-    room.refresh_from_db()
-    if not room.acs_id:
-        return {}
-    return dict(acs.get_gateway().list_participants(room.acs_id))
-
-
-def _until(condition, seconds: float = 20.0):
-    """Wait for the worker; returns the last value (falsy if it never came)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
 
 
 def test_a_weekly_series_across_dst_keeps_nine_and_a_later_role_change_reaches_acs(
@@ -59,7 +40,7 @@ def test_a_weekly_series_across_dst_keeps_nine_and_a_later_role_change_reaches_a
     expect(page.get_by_role("heading", level=1)).to_contain_text("Weekly stand-up")
 
     series = Series.objects.get()
-    assert _until(lambda: Room.objects.filter(series=series).count() == 4)
+    assert until(lambda: Room.objects.filter(series=series).count() == 4)
     rooms = list(Room.objects.filter(series=series).order_by("valid_from"))
     assert [r.valid_from.astimezone(PARIS).strftime("%a %d %b %H:%M") for r in rooms] == [
         "Mon 15 Mar 09:00",
@@ -80,7 +61,7 @@ def test_a_weekly_series_across_dst_keeps_nine_and_a_later_role_change_reaches_a
         page.get_by_role("button", name="Add", exact=True).click()
         expect(page.locator(".messages")).to_contain_text("4 rooms updated")
 
-    assert _until(lambda: all(len(_acs_roles(room)) == 2 for room in rooms))
+    assert until(lambda: all(len(acs_roles(room)) == 2 for room in rooms))
     alan = series.roster.get(identity__email="alan@example.com").identity
 
     page.get_by_label("Role of Alan Turing").select_option("Presenter")
@@ -90,8 +71,8 @@ def test_a_weekly_series_across_dst_keeps_nine_and_a_later_role_change_reaches_a
     screenshot(page, "series-page")
 
     def alan_roles():
-        roles = [_acs_roles(room).get(alan.raw_id) for room in rooms]
+        roles = [acs_roles(room).get(alan.raw_id) for room in rooms]
         return roles if roles == ["Attendee", "Presenter", "Presenter", "Presenter"] else None
 
-    assert _until(alan_roles) == ["Attendee", "Presenter", "Presenter", "Presenter"]
+    assert until(alan_roles) == ["Attendee", "Presenter", "Presenter", "Presenter"]
     assert page.console_errors == []
