@@ -6,11 +6,10 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from portal import timezones
-from portal.http import HtmxHttpRequest
+from portal.http import HtmxHttpRequest, next_or
 from portal.models import Preference
 
 UNKNOWN_ZONE = "Choose a time zone from the list."
@@ -40,16 +39,6 @@ def preference_set_time_zone(*, user, time_zone: str) -> Preference:
     return preference
 
 
-def _next_page(request: HtmxHttpRequest) -> str:
-    """Where to go after saving: the page the user came from, if it is one of ours."""
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return ""
-
-
 @require_http_methods(["GET", "POST"])
 def time_zone_setting(request: HtmxHttpRequest) -> HttpResponse:
     """Any signed-in user chooses the zone their times are shown in; it follows them."""
@@ -67,12 +56,12 @@ def time_zone_setting(request: HtmxHttpRequest) -> HttpResponse:
                 messages.success(request, f"Times are now shown in {timezones.label(chosen)}.")
             else:
                 messages.success(request, "Times are now shown in your browser’s time zone.")
-            return redirect(_next_page(request) or reverse("time_zone"))
+            return redirect(next_or(request, "") or reverse("time_zone"))
     context = {
         "form": form,
         "saved": saved,
         "browser_zone": timezones.browser_zone_name(request),
-        "next": _next_page(request),
+        "next": next_or(request, ""),
     }
     # 200 with the error, as every form of the portal answers a mistake.
     return render(request, "portal/time_zone.html", context)

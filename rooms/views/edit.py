@@ -8,10 +8,9 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from portal.http import HtmxHttpRequest, needs
+from portal.http import HtmxHttpRequest, needs, next_or
 from portal.ids import parse_id
 from portal.services import Conflict, require
 from rooms import rules, services
@@ -49,16 +48,6 @@ STOP_POLLING = 286
 
 def _posted_version(request: HtmxHttpRequest) -> int | None:
     return parse_id(request.POST.get("version", ""))
-
-
-def _next_or(request: HtmxHttpRequest, default: str) -> str:
-    """The `next` the form carried if it stays on this site, else `default`."""
-    target = request.POST.get("next") or request.GET.get("next")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return default
 
 
 def _local(value) -> str:
@@ -235,7 +224,7 @@ def room_duplicate(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def room_extend(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Add a week to the room's end, up to ACS's limit (rules.MAX_ROOM_LIFETIME)."""
     room = get_room_for_user(request, pk)
-    back = _next_or(request, reverse("rooms:detail", args=[room.pk]))
+    back = next_or(request, reverse("rooms:detail", args=[room.pk]))
     limit = room.valid_from + rules.MAX_ROOM_LIFETIME
     blocked = rules.extend_blocked(room.valid_from, room.valid_until, timezone.now())
     if blocked is not None:
@@ -268,7 +257,7 @@ def room_retry_sync(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     room = get_room_for_user(request, pk)
     services.room_retry_sync(actor=request.user, room=room)
     messages.success(request, f"Pushing “{room.title}” to ACS again now.")
-    return redirect(_next_or(request, reverse("rooms:detail", args=[room.pk])))
+    return redirect(next_or(request, reverse("rooms:detail", args=[room.pk])))
 
 
 # --------------------------------------------------------------------------- the sync badge
