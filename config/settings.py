@@ -53,8 +53,11 @@ INSTALLED_APPS = [
     "pgtrigger",
     "axes",
     # The task worker is `run_worker` (outbox/worker.py); `db_worker` is django_tasks_db's.
-    # Top to bottom as they may import each other: the project, rooms, identities, the core.
+    # Top to bottom as they may import each other: the project, invitations, join links, rooms,
+    # identities, the core.
     "config.apps.ProjectConfig",
+    "invitations",
+    "joining",
     "rooms",
     "identities",
     "outbox",

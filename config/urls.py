@@ -16,6 +16,8 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("rooms/", include("rooms.urls")),
     path("identities/", include("identities.urls")),
+    path("join/", include("joining.urls")),
+    path("invitations/", include("invitations.urls")),
     path("history/", history.history_list, name="history"),
     path("history/export.csv", history.history_export, name="history_export"),
     path("settings/time-zone/", preferences.time_zone_setting, name="time_zone"),

@@ -1,0 +1,1 @@
+"""Invitations: the e-mails and calendar entries that tell people about their rooms."""
