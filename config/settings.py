@@ -223,6 +223,13 @@ ACS_EMULATOR_STATE: Path | str = Path(
     read_str("ACS_EMULATOR_STATE", str(VAR_DIR / "acs-emulator.sqlite3"))
 )
 
+# Where the portal is reached from outside: personal join links in e-mails start with it.
+PORTAL_BASE_URL = read_str("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+if not PORTAL_BASE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(
+        f"PORTAL_BASE_URL={PORTAL_BASE_URL!r} is not valid: expected https://host[:port]."
+    )
+
 # Background tasks: "database" (django-tasks-db; run `manage.py run_worker`) or "immediate"
 # (run in the request that enqueues them, for tests and one-off scripts).
 TASK_BACKEND = read_choice("TASK_BACKEND", "database", ("database", "immediate"))
@@ -248,11 +255,26 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     # A 403 is one WARNING line naming the user, the path and the permission, not a traceback.
-    "filters": {"forbidden": {"()": "portal.middleware.ForbiddenWithoutTraceback"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "forbidden": {"()": "portal.middleware.ForbiddenWithoutTraceback"},
+        # A join link's secret in a logged path becomes [secret] (joining/log_masking.py).
+        "join_secrets": {"()": "joining.log_masking.MaskJoinSecrets"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["join_secrets"],
+        }
+    },
     "root": {
         "handlers": ["console"],
         "level": read_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
     },
-    "loggers": {"azure": {"level": "WARNING"}, "django.request": {"filters": ["forbidden"]}},
+    "loggers": {
+        "azure": {"level": "WARNING"},
+        "django.request": {"filters": ["forbidden", "join_secrets"]},
+        "django.security.csrf": {"filters": ["join_secrets"]},
+        "django.server": {"handlers": ["console"], "propagate": False, "filters": ["join_secrets"]},
+    },
 }

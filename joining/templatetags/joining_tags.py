@@ -1,0 +1,42 @@
+"""The room page's join-links panel: rooms' template includes it, rooms' code knows nothing."""
+
+from django import template
+from django.template.loader import render_to_string
+
+from joining.links import MANAGE_LINKS, url_of
+from rooms.models import Participant
+
+register = template.Library()
+
+# Up to this many people the panel opens by itself; beyond it stays folded, keeping the page short.
+OPEN_UP_TO = 20
+
+
+@register.simple_tag(takes_context=True)
+def join_links_panel(context) -> str:
+    """The panel for staff who may manage links, on a live room; nothing for anyone else."""
+    room, request = context.get("room"), context.get("request")
+    if room is None or request is None or getattr(room, "deleted_at", None) is not None:
+        return ""
+    permission, _ = MANAGE_LINKS
+    if not request.user.has_perm(permission):
+        return ""
+    participants = (
+        Participant.objects.filter(room=room)
+        .select_related("identity", "join_link")
+        .order_by("identity__display_name", "pk")
+    )
+    rows = []
+    for participant in participants:
+        link = getattr(participant, "join_link", None)
+        rows.append({"participant": participant, "url": url_of(link) if link else ""})
+    return render_to_string(
+        "joining/_links.html",
+        {
+            "room": room,
+            "rows": rows,
+            "with_link": sum(1 for row in rows if row["url"]),
+            "open": len(rows) <= OPEN_UP_TO,
+        },
+        request=request,
+    )
