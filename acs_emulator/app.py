@@ -1,4 +1,4 @@
-"""The Emulator: a WSGI app serving the ACS Rooms and Identity APIs plus the control API."""
+"""The Emulator: a WSGI app serving the ACS Rooms, Identity and Email APIs plus the control API."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from . import auth, control, identity, rooms
+from . import auth, control, email, identity, rooms
 from .errors import ApiError
 from .faults import DropConnection, FaultConfig, Faults, build_config, error_response
 from .messages import Request, Response
@@ -22,6 +22,7 @@ from .tokens import Signer
 
 _ROOM = r"(?P<room>[^/]+)"
 _IDENT = r"(?P<ident>[^/]+)"
+_OPERATION = r"(?P<operation_id>[^/]+)"
 # (pattern, service, {method: operation})
 ROUTES: list[tuple[re.Pattern, str, dict[str, str]]] = [
     (re.compile(r"^/rooms/?$"), "rooms", {"POST": "Rooms_Create", "GET": "Rooms_List"}),
@@ -52,10 +53,17 @@ ROUTES: list[tuple[re.Pattern, str, dict[str, str]]] = [
         "identity",
         {"POST": "TeamsUser_ExchangeAccessToken"},
     ),
+    (re.compile(r"^/emails:send$"), "email", {"POST": "Email_Send"}),
+    (
+        re.compile(rf"^/emails/operations/{_OPERATION}$"),
+        "email",
+        {"GET": "Email_GetSendResult"},
+    ),
 ]
 SUPPORTED = {
     "rooms": (rooms.API_VERSIONS, rooms.SUPPORTED_HEADER),
     "identity": (identity.API_VERSIONS, identity.SUPPORTED_HEADER),
+    "email": (email.API_VERSIONS, email.SUPPORTED_HEADER),
 }
 
 
@@ -139,6 +147,7 @@ class Emulator:
         self.rooms = rooms.RoomsApi(self.store, self.clock, page_size)
         self.identity = identity.IdentityApi(self.store, self.clock, self.resource_id, self.signer)
         self.faults = Faults(self.store)
+        self.email = email.EmailApi(self.store, self.clock)
 
     def _stored_or_new_key(self) -> str:
         """A random key, kept in the state so processes sharing a file share the key too."""
@@ -337,6 +346,7 @@ class Emulator:
         req.api_version = version
         room = params.get("room")
         ident = params.get("ident")
+        operation_id = params.get("operation_id") or ""
         handlers = {
             "Rooms_Create": lambda: self.rooms.create(req),
             "Rooms_List": lambda: self.rooms.list_rooms(req),
@@ -350,6 +360,8 @@ class Emulator:
             "Identity_RevokeAccessTokens": lambda: self.identity.revoke(req, ident),
             "Identity_IssueAccessToken": lambda: self.identity.issue(req, ident),
             "TeamsUser_ExchangeAccessToken": lambda: self.identity.exchange_teams_token(req),
+            "Email_Send": lambda: self.email.send(req),
+            "Email_GetSendResult": lambda: self.email.get_send_result(req, operation_id),
         }
         return handlers[operation]()
 

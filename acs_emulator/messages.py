@@ -32,8 +32,11 @@ class Response:
     status: int
     body: object = None  # JSON-able, or None for no body
     headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None  # a non-JSON body (inbox pages, attachments); set Content-Type too
 
     def encoded(self) -> bytes:
+        if self.raw is not None:
+            return self.raw
         if self.body is None:
             return b""
         return json.dumps(self.body, separators=(",", ":")).encode("utf-8")

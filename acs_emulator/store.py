@@ -54,6 +54,19 @@ CREATE TABLE IF NOT EXISTS requests (
     time TEXT NOT NULL,
     fault TEXT
 );
+CREATE TABLE IF NOT EXISTS emails (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    operation_id TEXT NOT NULL UNIQUE,
+    received INTEGER NOT NULL,
+    polls INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    error TEXT,
+    message TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS email_bad_addresses (
+    address TEXT PRIMARY KEY
+);
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -61,7 +74,16 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 # Tables emptied by reset(); meta keeps the signing key so old tokens still verify as "deleted".
-RESET_TABLES = ("rooms", "participants", "repeatability", "identities", "tokens", "requests")
+RESET_TABLES = (
+    "rooms",
+    "participants",
+    "repeatability",
+    "identities",
+    "tokens",
+    "requests",
+    "emails",
+    "email_bad_addresses",
+)
 
 
 class Store:
@@ -123,7 +145,7 @@ class Store:
         with self.write() as conn:
             for table in RESET_TABLES:
                 conn.execute(f"DELETE FROM {table}")
-            conn.execute("DELETE FROM meta WHERE key = 'faults'")
+            conn.execute("DELETE FROM meta WHERE key IN ('faults', 'email_retry_after')")
 
     def close(self) -> None:
         with self._lock:
