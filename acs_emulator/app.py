@@ -13,6 +13,7 @@ from http import HTTPStatus
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from . import auth, control, email, identity, rooms
+from .entra import EntraId
 from .errors import ApiError
 from .faults import DropConnection, FaultConfig, Faults, build_config, error_response
 from .messages import Request, Response
@@ -144,6 +145,7 @@ class Emulator:
         self.access_key = access_key or self._stored_or_new_key()
         self.resource_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "acs-emulator:" + self.access_key))
         self.signer = Signer(self.store)
+        self.entra = EntraId(self.store, self.clock)
         self.rooms = rooms.RoomsApi(self.store, self.clock, page_size)
         self.identity = identity.IdentityApi(self.store, self.clock, self.resource_id, self.signer)
         self.faults = Faults(self.store)
@@ -217,6 +219,13 @@ class Emulator:
     # --- WSGI --------------------------------------------------------------------------------
     def __call__(self, environ, start_response):
         req = build_request(environ)
+        # The local Entra ID: its own endpoints and control API, outside ACS auth and faults.
+        if req.path == "/_emulator/entra" or req.path.startswith("/_emulator/entra/"):
+            reply = self.entra.control(req)
+            return reply.send(start_response, _reason(reply.status))
+        if self.entra.owns(req.path):
+            reply = self.entra.serve(req)
+            return reply.send(start_response, _reason(reply.status))
         if req.path.startswith("/_emulator/") or req.path == "/_emulator":
             response = control.handle(self, req)
         else:
@@ -281,6 +290,7 @@ class Emulator:
                 req.headers,
                 req.body,
                 self.clock(),
+                trust=self.entra.trust(),
             )
             retry_after = self.faults.throttle(config)
             if retry_after is not None:

@@ -1,12 +1,17 @@
-"""HMAC-SHA256 request authentication as ACS does it, tolerant of every SDK's way of signing."""
+"""Request authentication as ACS does it: HMAC-SHA256 (tolerant of every SDK's way of signing),
+or an Entra ID bearer token for the Communication Services resource."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, quote, unquote
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from .errors import ApiError
 from .timeutil import parse_rfc1123
@@ -18,6 +23,15 @@ CLOCK_SKEW = (
     "the allowed margin of 5 minutes."
 )
 MAX_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class BearerTrust:
+    """What a bearer token must match: the issuing tenant, its signing key, ACS's audience."""
+
+    key: rsa.RSAPublicKey
+    tenant_id: str
+    audience: str
 
 
 def _denied(message: str = DENIED) -> ApiError:
@@ -88,11 +102,17 @@ def verify(
     headers: dict[str, str],
     body: bytes,
     now: datetime,
+    trust: BearerTrust | None = None,
 ) -> None:
-    """Raise ApiError(401) unless the request is validly HMAC-signed; header names lower-case."""
+    """Raise ApiError(401) unless the request is validly HMAC-signed or carries a bearer token
+    that `trust` accepts; header names lower-case."""
     authorization = headers.get("authorization")
     if not authorization:
         raise _denied()
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() == "bearer":
+        verify_bearer(token.strip(), trust, now)
+        return
     parsed = _parse_authorization(authorization)
     if parsed is None:
         raise _denied()
@@ -123,3 +143,33 @@ def verify(
         if hmac.compare_digest(expected, signature):
             return
     raise _denied()
+
+
+def verify_bearer(token: str, trust: BearerTrust | None, now: datetime) -> dict:
+    """The claims of an Entra ID access token for ACS, or ApiError(401): it must be signed by the
+    trusted tenant's key, be for ACS's audience, and be within its lifetime (5 minutes' skew)."""
+    if trust is None or not token:
+        raise _denied()
+    try:
+        claims = jwt.decode(
+            token,
+            trust.key,
+            algorithms=["RS256"],
+            audience=[trust.audience, trust.audience + "/"],
+            # Checked below against the emulator's clock (tests move it), not time.time().
+            options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
+        )
+    except jwt.InvalidTokenError:
+        raise _denied() from None
+    moment = now.timestamp()
+    expires, not_before = claims.get("exp"), claims.get("nbf", 0)
+    if not isinstance(expires, int) or not isinstance(not_before, int):
+        raise _denied()
+    if (
+        moment >= expires + MAX_SKEW.total_seconds()
+        or moment < not_before - MAX_SKEW.total_seconds()
+    ):
+        raise _denied()
+    if claims.get("tid") != trust.tenant_id:
+        raise _denied()
+    return claims
