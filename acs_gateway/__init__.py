@@ -2,7 +2,8 @@
 
 The portal calls ACS only through `get_gateway()`, whose operations record every HTTP exchange
 as an `Attempt` and raise the errors below; with no connection string configured the same SDK
-clients talk to the embedded emulator in-process (`transport.WsgiTransport`).
+clients talk to the embedded emulator in-process (`transport.WsgiTransport`), and with only
+ACS_ENDPOINT they sign in keyless with Entra ID (`clients.keyless_credential`).
 """
 
 from acs_gateway.clients import (
@@ -10,6 +11,7 @@ from acs_gateway.clients import (
     IDENTITY_API_VERSION,
     ROOMS_API_VERSION,
     RepeatabilityPolicy,
+    configured_endpoint,
     embedded_emulator,
     identity_client,
     make_client,
@@ -44,6 +46,7 @@ __all__ = [
     "Attempt",
     "RepeatabilityPolicy",
     "WsgiTransport",
+    "configured_endpoint",
     "embedded_emulator",
     "get_gateway",
     "identity_client",

@@ -1,4 +1,5 @@
-"""The SDK clients, built from a connection string or on the embedded emulator."""
+"""The SDK clients, built from a connection string, from an endpoint alone (keyless: Entra ID),
+or on the embedded emulator."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from azure.communication.identity import CommunicationIdentityClient
 from azure.communication.rooms import RoomsClient
-from azure.core.credentials import AzureKeyCredential
+from azure.core.credentials import AzureKeyCredential, TokenCredential
 from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.identity import DefaultAzureCredential
 
 from acs_gateway.transport import WsgiTransport
 
@@ -121,9 +123,45 @@ def _setting(name: str, default: Any) -> Any:
         return default
 
 
+def keyless_credential(ca_bundle: str = "") -> TokenCredential:
+    """The credential for an ACS endpoint without a key: DefaultAzureCredential, i.e. managed
+    identity in Azure, or EnvironmentCredential (AZURE_TENANT_ID, AZURE_CLIENT_ID,
+    AZURE_CLIENT_SECRET) elsewhere; the SDKs ask it for https://communication.azure.com/.default."""
+    kwargs: dict[str, Any] = {}
+    if os.environ.get("AZURE_AUTHORITY_HOST"):
+        # The operator named this authority: trust it as Entra ID without asking
+        # login.microsoftonline.com (instance discovery) to vouch for it, which it would not
+        # for a local or private one. Microsoft's own hosts are never looked up anyway.
+        kwargs["disable_instance_discovery"] = True
+    if ca_bundle:
+        # The authority is trusted with the same CA as ACS (the emulator serves both).
+        kwargs["connection_verify"] = ca_bundle
+    return DefaultAzureCredential(**kwargs)
+
+
+def configured_endpoint() -> str:
+    """The ACS endpoint the settings name (ACS_CONNECTION_STRING's, else ACS_ENDPOINT);
+    "" for the embedded emulator."""
+    connection_string = _setting("ACS_CONNECTION_STRING", "") or ""
+    if connection_string:
+        return parse_connection_string(connection_string)[0]
+    return (_setting("ACS_ENDPOINT", "") or "").rstrip("/")
+
+
 def _client_args(
-    connection_string: str, ca_bundle: str, app: Callable | None, transport: type, kwargs: dict
-) -> tuple[str, AzureKeyCredential, dict]:
+    connection_string: str,
+    ca_bundle: str,
+    app: Callable | None,
+    transport: type,
+    kwargs: dict,
+    endpoint: str = "",
+) -> tuple[str, AzureKeyCredential | TokenCredential, dict]:
+    if not connection_string and endpoint:
+        if app is not None and "transport" not in kwargs:
+            kwargs["transport"] = transport(app)
+        if ca_bundle:
+            kwargs.setdefault("connection_verify", ca_bundle)
+        return endpoint.rstrip("/"), keyless_credential(ca_bundle), kwargs
     if not connection_string:
         app = app if app is not None else embedded_emulator()
         if not isinstance(app, EmulatorApp):
@@ -152,12 +190,13 @@ def make_client(
     ca_bundle: str = "",
     app: Callable | None = None,
     transport: type = WsgiTransport,
+    endpoint: str = "",
     **kwargs: Any,
 ):
     """An SDK client of `cls` (sync by default; the tests build async ones with their own
     in-process transport). See rooms_client() for the arguments."""
     endpoint, credential, kwargs = _client_args(
-        connection_string, ca_bundle, app, transport, kwargs
+        connection_string, ca_bundle, app, transport, kwargs, endpoint
     )
     # A plain string: the SDKs' own enum default leaks "ApiVersion.V…" into nextLink queries.
     kwargs.setdefault("api_version", default_api_version)
@@ -172,6 +211,7 @@ def rooms_client(
 ) -> RoomsClient:
     """A RoomsClient. Empty connection string: the embedded emulator (or `app`) in-process.
     With `app` and a connection string: that app in-process at the connection string's endpoint.
+    Empty connection string and `endpoint=`: that endpoint, keyless (see keyless_credential()).
     Extra kwargs go to the SDK client (e.g. retry_total, per_retry_policies, transport)."""
     return make_client(
         RoomsClient, ROOMS_API_VERSION, connection_string, ca_bundle=ca_bundle, app=app, **kwargs

@@ -312,21 +312,25 @@ class AcsGateway:
 
 
 _gateway_lock = threading.Lock()
-_gateways: dict[tuple[str, str, str], AcsGateway] = {}
+_gateways: dict[tuple[str, str, str, str], AcsGateway] = {}
 
 
 def get_gateway() -> AcsGateway:
-    """The process-wide gateway for the current settings (ACS_CONNECTION_STRING, ACS_CA_BUNDLE,
-    ACS_EMULATOR_STATE); one per distinct configuration, so override_settings in tests works."""
+    """The process-wide gateway for the current settings (ACS_CONNECTION_STRING or, keyless,
+    ACS_ENDPOINT; ACS_CA_BUNDLE, ACS_EMULATOR_STATE); one per distinct configuration, so
+    override_settings in tests works."""
     key = (
         _setting("ACS_CONNECTION_STRING", "") or "",
+        _setting("ACS_ENDPOINT", "") or "",
         _setting("ACS_CA_BUNDLE", "") or "",
         str(_setting("ACS_EMULATOR_STATE", "") or ""),
     )
     with _gateway_lock:
         gateway = _gateways.get(key)
         if gateway is None:
-            connection_string, ca_bundle, state = key
-            app = None if connection_string else embedded_emulator(state or None)
-            gateway = _gateways[key] = AcsGateway(connection_string, ca_bundle=ca_bundle, app=app)
+            connection_string, endpoint, ca_bundle, state = key
+            app = None if connection_string or endpoint else embedded_emulator(state or None)
+            gateway = _gateways[key] = AcsGateway(
+                connection_string, ca_bundle=ca_bundle, app=app, endpoint=endpoint
+            )
         return gateway

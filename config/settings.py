@@ -206,7 +206,7 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 
-# ACS: empty connection string = the embedded emulator, whose state lives in this file.
+# ACS: no connection string and no endpoint = the embedded emulator, whose state lives in this file.
 ACS_CONNECTION_STRING = read_str("ACS_CONNECTION_STRING")
 if ACS_CONNECTION_STRING and (
     "endpoint=" not in ACS_CONNECTION_STRING.lower()
@@ -214,6 +214,19 @@ if ACS_CONNECTION_STRING and (
 ):
     raise ImproperlyConfigured(
         "ACS_CONNECTION_STRING is not valid: expected endpoint=https://<resource>;accesskey=<key>."
+    )
+# Keyless ACS: the resource's endpoint and no key; the clients then sign in with Entra ID by
+# DefaultAzureCredential (managed identity, or AZURE_TENANT_ID/_CLIENT_ID/_CLIENT_SECRET).
+ACS_ENDPOINT = read_str("ACS_ENDPOINT").rstrip("/")
+if ACS_ENDPOINT and not ACS_ENDPOINT.startswith("https://"):
+    raise ImproperlyConfigured(
+        f"ACS_ENDPOINT={ACS_ENDPOINT!r} is not valid: expected https://<resource>"
+        ".communication.azure.com (bearer tokens are only sent over https)."
+    )
+if ACS_ENDPOINT and ACS_CONNECTION_STRING:
+    raise ImproperlyConfigured(
+        "ACS_ENDPOINT and ACS_CONNECTION_STRING are both set: keep ACS_CONNECTION_STRING to use "
+        "the access key, or only ACS_ENDPOINT to sign in with Entra ID."
     )
 ACS_CA_BUNDLE = read_str("ACS_CA_BUNDLE")
 if ACS_CA_BUNDLE and not Path(ACS_CA_BUNDLE).is_file():

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -52,10 +51,9 @@ class JoinToken:
 
 def on_emulator() -> bool:
     """True when the portal's ACS is an emulator: the embedded one, or one served elsewhere."""
-    connection_string = settings.ACS_CONNECTION_STRING
-    if not connection_string:
+    endpoint = acs.configured_endpoint()
+    if not endpoint:
         return True
-    endpoint, _ = acs.parse_connection_string(connection_string)
     host = (urlsplit(endpoint).hostname or "").lower()
     return not host.endswith(_ACS_HOST_SUFFIXES)
 
