@@ -243,6 +243,42 @@ if not PORTAL_BASE_URL.startswith(("http://", "https://")):
         f"PORTAL_BASE_URL={PORTAL_BASE_URL!r} is not valid: expected https://host[:port]."
     )
 
+# E-mail goes through ACS Email (acs_gateway.mail; without a connection string into the embedded
+# emulator's inbox at /_emulator/inbox) from a sender address of a domain linked to the resource.
+# EMAIL_URL (django-environ: smtp+tls://user:password@host:587, consolemail://) sends otherwise.
+# Empty means the default, as .env.example leaves them.
+ACS_EMAIL_SENDER = read_str("ACS_EMAIL_SENDER") or "DoNotReply@portal.acs-emulator.local"
+if ACS_EMAIL_SENDER.count("@") != 1 or " " in ACS_EMAIL_SENDER:
+    raise ImproperlyConfigured(
+        f"ACS_EMAIL_SENDER={ACS_EMAIL_SENDER!r} is not valid: expected an address like "
+        "DoNotReply@<your verified domain>."
+    )
+ACS_EMAIL_SENDER_NAME = read_str("ACS_EMAIL_SENDER_NAME") or "Rooms portal"
+DEFAULT_FROM_EMAIL = f"{ACS_EMAIL_SENDER_NAME} <{ACS_EMAIL_SENDER}>"
+# Django 6.1's MAILERS, not the deprecated EMAIL_BACKEND/EMAIL_HOST family.
+MAILERS: dict[str, dict] = {"default": {"BACKEND": "acs_gateway.mail.AcsEmailBackend"}}
+if _email_url := read_str("EMAIL_URL"):
+    try:
+        _email = environ.Env.email_url_config(_email_url)
+    except (ImproperlyConfigured, ValueError) as exc:
+        raise ImproperlyConfigured(f"EMAIL_URL is not valid: {exc}.") from None
+    # django-environ names the old settings; MAILERS takes the backend's own option names.
+    _options = {
+        option: _email.get(setting)
+        for setting, option in {
+            "EMAIL_HOST": "host",
+            "EMAIL_PORT": "port",
+            "EMAIL_HOST_USER": "username",
+            "EMAIL_HOST_PASSWORD": "password",
+            "EMAIL_USE_TLS": "use_tls",
+            "EMAIL_USE_SSL": "use_ssl",
+            "EMAIL_TIMEOUT": "timeout",
+            "EMAIL_FILE_PATH": "file_path",
+        }.items()
+        if _email.get(setting) not in (None, "")
+    }
+    MAILERS = {"default": {"BACKEND": _email["EMAIL_BACKEND"], "OPTIONS": _options}}
+
 # Background tasks: "database" (django-tasks-db; run `manage.py run_worker`) or "immediate"
 # (run in the request that enqueues them, for tests and one-off scripts).
 TASK_BACKEND = read_choice("TASK_BACKEND", "database", ("database", "immediate"))
