@@ -42,35 +42,48 @@ class EmailResult:
 
 
 def email_client(
-    connection_string: str = "", *, ca_bundle: str = "", app: Callable | None = None, **kwargs: Any
+    connection_string: str = "",
+    *,
+    ca_bundle: str = "",
+    app: Callable | None = None,
+    endpoint: str = "",
+    **kwargs: Any,
 ) -> EmailClient:
-    """An EmailClient; arguments as for acs_gateway.rooms_client()."""
+    """An EmailClient; arguments as for acs_gateway.rooms_client() (`endpoint` alone: keyless)."""
     return make_client(
-        EmailClient, EMAIL_API_VERSION, connection_string, ca_bundle=ca_bundle, app=app, **kwargs
+        EmailClient,
+        EMAIL_API_VERSION,
+        connection_string,
+        ca_bundle=ca_bundle,
+        app=app,
+        endpoint=endpoint,
+        **kwargs,
     )
 
 
 _clients_lock = threading.Lock()
-_clients: dict[tuple[str, str, str], EmailClient] = {}
+_clients: dict[tuple[str, str, str, str], EmailClient] = {}
 
 
 def _client() -> EmailClient:
-    """One client per configuration (ACS_CONNECTION_STRING, ACS_CA_BUNDLE, ACS_EMULATOR_STATE),
-    so override_settings in tests works, as get_gateway() does."""
+    """One client per configuration (ACS_CONNECTION_STRING or, keyless, ACS_ENDPOINT;
+    ACS_CA_BUNDLE, ACS_EMULATOR_STATE), so override_settings in tests works, as get_gateway()."""
     key = (
         _setting("ACS_CONNECTION_STRING", "") or "",
+        _setting("ACS_ENDPOINT", "") or "",
         _setting("ACS_CA_BUNDLE", "") or "",
         str(_setting("ACS_EMULATOR_STATE", "") or ""),
     )
     with _clients_lock:
         client = _clients.get(key)
         if client is None:
-            connection_string, ca_bundle, state = key
-            app = None if connection_string else embedded_emulator(state or None)
+            connection_string, endpoint, ca_bundle, state = key
+            app = None if connection_string or endpoint else embedded_emulator(state or None)
             client = _clients[key] = email_client(
                 connection_string,
                 ca_bundle=ca_bundle,
                 app=app,
+                endpoint=endpoint,
                 # The caller (the outbox) retries, with the same operation id.
                 retry_total=0,
                 connection_timeout=10,

@@ -9,6 +9,8 @@ from django.core import mail
 from django.core.mail import EmailMultiAlternatives, send_mail
 from django.test import override_settings
 
+from acs_emulator import entra_demo as demo
+from acs_emulator import start_server
 from acs_gateway import AcsInvalidRequest, AcsThrottled, AcsUnavailable
 from acs_gateway.email import EmailResult, send_email
 from acs_gateway.mail import AcsEmailBackend
@@ -240,3 +242,25 @@ def test_the_backend_raises_the_gateway_error_unless_failing_silently(inbox):
 def test_the_backend_sends_nothing_for_a_message_without_recipients(inbox):
     assert AcsEmailBackend().send_messages([EmailMultiAlternatives("Hi", "Text")]) == 0
     assert inbox.email.messages() == []
+
+
+def test_send_email_signs_in_keyless_when_the_settings_name_only_an_endpoint(settings, monkeypatch):
+    handle = start_server(tls=True)
+    try:
+        for name in ("AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_USERNAME", "AZURE_PASSWORD"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("AZURE_TENANT_ID", demo.TENANT_ID)
+        monkeypatch.setenv("AZURE_CLIENT_ID", demo.WORKER_CLIENT_ID)
+        monkeypatch.setenv("AZURE_CLIENT_SECRET", demo.WORKER_CLIENT_SECRET)
+        monkeypatch.setenv("AZURE_AUTHORITY_HOST", handle.url.rstrip("/"))
+        settings.ACS_CONNECTION_STRING = ""
+        settings.ACS_ENDPOINT = handle.url.rstrip("/")
+        settings.ACS_CA_BUNDLE = handle.ca_bundle
+        handle.emulator.email.set_retry_after(0.01)
+
+        result = send()
+
+        assert result.status == "Succeeded"
+        assert [m["operationId"] for m in handle.emulator.email.messages()] == [result.operation_id]
+    finally:
+        handle.stop()
