@@ -187,6 +187,7 @@
       ui.preview.hidden = inCall || !camOn;
       ui.localView.hidden = !inCall || !camOn;
       ui.noVideo.hidden = camOn;
+      ui.noVideo.textContent = canCam ? "Camera off" : "No camera";
       ui.devices.hidden = inCall;
       ui.join.hidden = inCall || emulated;
       ui.leave.hidden = !inCall;
@@ -451,26 +452,45 @@
         AGENT_TIMEOUT,
         "The call service did not answer within 30 seconds. Check your network, then join again.",
       );
-      session = { client, agent, call: null, camera: null, localVideo: null, localRenderer: null, remotes: new Map(), timer: 0, leaving: false };
+      const current = {
+        client,
+        agent,
+        call: null,
+        camera: null,
+        localVideo: null,
+        localRenderer: null,
+        remotes: new Map(),
+        timer: 0,
+        leaving: false,
+      };
+      session = current;
       const devices = await client.getDeviceManager();
       const microphones = await devices.getMicrophones();
       if (microphones.length) await devices.selectMicrophone(pick(microphones, ui.microphone));
-      session.camera = pick(await devices.getCameras(), ui.camera);
+      current.camera = pick(await devices.getCameras(), ui.camera);
       // The SDK opens the devices itself; a phone may not lend one camera to two streams.
       stopPreview();
-      if (session.camera && wants.camera) session.localVideo = new sdk.LocalVideoStream(session.camera);
+      if (current.camera && wants.camera) current.localVideo = new sdk.LocalVideoStream(current.camera);
       const call = agent.join(
         { roomId: answer.room_id },
         {
           audioOptions: { muted: !wants.microphone },
-          videoOptions: session.localVideo ? { localVideoStreams: [session.localVideo] } : undefined,
+          videoOptions: current.localVideo ? { localVideoStreams: [current.localVideo] } : undefined,
         },
       );
-      session.call = call;
+      current.call = call;
       watchCall(call, sdk);
       refreshButtons();
-      if (session.localVideo) session.localRenderer = await renderInto(ui.localView, session.localVideo, sdk);
       ui.leave.focus();
+      // The call is on from here: a view that fails to render is reported, not a failed join.
+      if (current.localVideo) {
+        renderInto(ui.localView, current.localVideo, sdk)
+          .then((renderer) => {
+            if (session === current && current.localVideo) current.localRenderer = renderer;
+            else renderer.dispose();
+          })
+          .catch(sdkError);
+      }
     }
 
     async function toggleCameraInCall() {
@@ -554,6 +574,10 @@
         await session.call.hangUp();
       }),
     );
+    // A headset plugged in or out: the lists follow.
+    navigator.mediaDevices?.addEventListener?.("devicechange", () => {
+      if (preview) listDevices().catch(() => {});
+    });
     // Leaving the page hangs up, so the room does not keep a ghost participant.
     window.addEventListener("pagehide", () => session?.call?.hangUp().catch(() => {}));
 

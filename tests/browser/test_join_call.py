@@ -274,6 +274,44 @@ def test_it_says_so_when_the_camera_and_microphone_are_refused(refusing_page):
     expect(refusing_page.locator("[data-call-notice]")).to_have_text(EMULATOR_NOTICE)
 
 
+# getUserMedia as on a machine without a camera: any request for video finds no device.
+NO_CAMERA = """
+const realGetUserMedia = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+navigator.mediaDevices.getUserMedia = (constraints) => constraints.video
+  ? Promise.reject(new DOMException("Requested device not found", "NotFoundError"))
+  : realGetUserMedia(constraints);
+"""
+NO_DEVICES = """
+navigator.mediaDevices.getUserMedia = () =>
+  Promise.reject(new DOMException("Requested device not found", "NotFoundError"));
+"""
+
+
+def test_without_a_camera_it_checks_the_microphone_alone(call_page):
+    call_page.add_init_script(NO_CAMERA)
+    _checked(call_page, "emulated")
+
+    expect(_status(call_page)).to_contain_text(
+        "no camera was found; you join with your microphone only"
+    )
+    expect(call_page.get_by_text("No camera", exact=True)).to_be_visible()
+    expect(call_page.get_by_role("button", name="Turn camera on")).to_be_disabled()
+    call_page.wait_for_function("() => document.querySelector('[data-call-level]').value > 0")
+    expect(_error(call_page)).to_be_hidden()
+
+
+def test_without_any_device_it_says_so_and_still_offers_to_join(call_page):
+    call_page.add_init_script(NO_DEVICES)
+    _checked(call_page, "emulated")
+
+    expect(_error(call_page)).to_have_text(
+        "No camera or microphone was found. You can still join, to watch and listen."
+    )
+    expect(call_page.get_by_role("button", name="Mute microphone")).to_be_disabled()
+    call_page.get_by_role("button", name="Join the call").click()
+    expect(call_page.locator("[data-call-notice]")).to_have_text(EMULATOR_NOTICE)
+
+
 def test_a_real_join_loads_the_bundle_once_and_shows_the_sdks_error(call_page):
     _checked(call_page, "real")
 
