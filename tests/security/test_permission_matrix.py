@@ -25,6 +25,8 @@ from tests.urls import all_urls
 
 USERS = ["anonymous", "scheduler", "role_admin", "auditor", "superuser"]
 PUBLIC = {"login", "healthz", "favicon", "admin:login"}
+# A personal join link is its own key (tests/joining cover them: no sign-in, one neutral 404).
+PUBLIC |= {"joining:join", "joining:token"}
 ANY_SIGNED_IN = None
 
 # URL name → {method: the permission it needs (None: any signed-in user)}.
@@ -72,6 +74,8 @@ PORTAL = {
     "history": {"GET": "portal.view_auditevent"},
     "history_export": {"GET": "portal.view_auditevent"},
     "time_zone": {"GET": ANY_SIGNED_IN, "POST": ANY_SIGNED_IN},
+    "joining:link_regenerate": {"POST": "rooms.add_participant"},
+    "joining:link_revoke": {"POST": "rooms.add_participant"},
 }
 
 # Admin pages that belong to no model: any staff member may open them.
@@ -209,6 +213,8 @@ def _concrete(name: str, path: str, world) -> str:
         return path.replace("/people/1/", f"/people/{participant.pk}/", 1)
     if name.startswith("identities:"):
         return path.replace("/identities/1/", f"/identities/{identity.pk}/", 1)
+    if name.startswith("joining:"):
+        return path.replace("/links/sample/", f"/links/{participant.pk}/", 1)
     if name.startswith("admin:"):
         for model, pk in world["admin"].items():
             if name.startswith(f"admin:{model}_"):
