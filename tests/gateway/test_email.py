@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from django.core import mail
@@ -162,10 +167,10 @@ def test_an_invalid_message_raises_the_permanent_error_naming_the_field(inbox):
 # --------------------------------------------------------------------------- the Django backend
 
 
-@override_settings(MAILERS=MAILERS)
-def test_send_mail_goes_through_acs_with_the_configured_sender(inbox, settings):
-    settings.ACS_EMAIL_SENDER = "rooms@portal.example.org"
-
+# One override_settings: pytest-django's `settings` fixture inside a decorator's override restores
+# the decorator's values after the test, leaking MAILERS into the next tests.
+@override_settings(MAILERS=MAILERS, ACS_EMAIL_SENDER="rooms@portal.example.org")
+def test_send_mail_goes_through_acs_with_the_configured_sender(inbox):
     sent = send_mail(
         "Booked", "Plain body", None, ["Ada <ada@example.com>"], html_message="<p>Html</p>"
     )
@@ -264,3 +269,79 @@ def test_send_email_signs_in_keyless_when_the_settings_name_only_an_endpoint(set
         assert [m["operationId"] for m in handle.emulator.email.messages()] == [result.operation_id]
     finally:
         handle.stop()
+
+
+def test_tests_get_djangos_locmem_mailer_unless_they_choose_acs(inbox):
+    assert send_mail("Hi", "Text", None, ["ada@example.com"]) == 1
+
+    assert [m.subject for m in mail.outbox] == ["Hi"]
+    assert inbox.email.messages() == []
+
+
+# --------------------------------------------------------------------------- the settings
+
+
+def _mail_settings(**environment) -> subprocess.CompletedProcess:
+    code = (
+        "import config.settings as s; "
+        "print(repr((s.MAILERS, s.ACS_EMAIL_SENDER, s.ACS_EMAIL_SENDER_NAME)))"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        env={
+            "PATH": os.environ["PATH"],
+            "PORTAL_ENV_FILE": "",
+            "DEBUG": "true",
+            **environment,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_settings_send_through_acs_by_default_and_read_empty_values_as_defaults():
+    result = _mail_settings(ACS_EMAIL_SENDER="", ACS_EMAIL_SENDER_NAME="")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == repr(
+        (
+            {"default": {"BACKEND": BACKEND}},
+            "DoNotReply@portal.acs-emulator.local",
+            "Rooms portal",
+        )
+    )
+
+
+def test_the_settings_read_an_smtp_email_url_into_the_default_mailer():
+    result = _mail_settings(EMAIL_URL="smtp+tls://user:secret@mail.example.org:587")
+
+    assert result.returncode == 0, result.stderr
+    mailers = ast.literal_eval(result.stdout.strip())[0]
+    assert mailers == {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": "mail.example.org",
+                "port": 587,
+                "username": "user",
+                "password": "secret",
+                "use_tls": True,
+            },
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("environment", "message"),
+    [
+        ({"ACS_EMAIL_SENDER": "not an address"}, "ACS_EMAIL_SENDER='not an address' is not valid"),
+        ({"EMAIL_URL": "bogus://x"}, "EMAIL_URL is not valid"),
+    ],
+)
+def test_the_settings_refuse_a_bad_sender_or_email_url(environment, message):
+    result = _mail_settings(**environment)
+
+    assert result.returncode != 0
+    assert message in result.stderr
