@@ -290,7 +290,7 @@ class Emulator:
                 req.headers,
                 req.body,
                 self.clock(),
-                trust=self.entra.trust(),
+                trust=self.entra.trust,
             )
             retry_after = self.faults.throttle(config)
             if retry_after is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, quote, unquote
@@ -102,16 +103,16 @@ def verify(
     headers: dict[str, str],
     body: bytes,
     now: datetime,
-    trust: BearerTrust | None = None,
+    trust: Callable[[], BearerTrust] | None = None,
 ) -> None:
     """Raise ApiError(401) unless the request is validly HMAC-signed or carries a bearer token
-    that `trust` accepts; header names lower-case."""
+    that `trust()` accepts (called only then: it may load a key); header names lower-case."""
     authorization = headers.get("authorization")
     if not authorization:
         raise _denied()
     scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() == "bearer":
-        verify_bearer(token.strip(), trust, now)
+        verify_bearer(token.strip(), trust() if trust else None, now)
         return
     parsed = _parse_authorization(authorization)
     if parsed is None:

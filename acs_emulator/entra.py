@@ -207,6 +207,7 @@ class EntraId:
         return self.key().public_key()
 
     def kid(self) -> str:
+        """A thumbprint of the public key, 27 characters long like Entra's key ids."""
         der = self.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
@@ -279,7 +280,7 @@ class EntraId:
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code", "client_credentials"],
             "subject_types_supported": ["pairwise"],
-            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+            "scopes_supported": ["openid", "profile", "email"],
             "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
             "code_challenge_methods_supported": ["S256"],
             "id_token_signing_alg_values_supported": ["RS256"],

@@ -279,48 +279,47 @@ class Directory:
 
     def control(self, method: str, parts: list[str], body: bytes) -> tuple[int, Any]:
         """/_emulator/entra[/...]: read and change the directory (see docs/acs-emulator.md)."""
-        data: dict = {}
+        parsed: Any = {}
         if method in ("POST", "PUT", "PATCH") and body:
             try:
-                data = json.loads(body)
+                parsed = json.loads(body)
             except ValueError:
-                data = None  # type: ignore[assignment]
-            if not isinstance(data, dict):
-                return 400, _error(400, "The body must be a JSON object.")
-        routes: dict[tuple[str, ...], Callable[[], Any]] = {}
+                parsed = None
+        if not isinstance(parsed, dict):
+            return 400, _error(400, "The body must be a JSON object.")
+        data: dict = parsed
+        routes: dict[str, Callable[[], Any]] = {}
         match parts:
             case []:
-                routes[("GET",)] = self.directory
+                routes["GET"] = self.directory
             case ["reset"]:
-                routes[("POST",)] = self.reset
+                routes["POST"] = self.reset
             case ["users"]:
-                routes[("GET",)] = self.users
-                routes[("POST",)] = lambda: self.put_user(
-                    str(data.get("oid") or uuid.uuid4()), data
-                )
+                routes["GET"] = self.users
+                routes["POST"] = lambda: self.put_user(str(data.get("oid") or uuid.uuid4()), data)
             case ["users", oid]:
-                routes[("GET",)] = lambda: self._must_user(oid)
-                routes[("PUT",)] = lambda: self.put_user(oid, data)
-                routes[("DELETE",)] = lambda: self.delete_user(oid)
+                routes["GET"] = lambda: self._must_user(oid)
+                routes["PUT"] = lambda: self.put_user(oid, data)
+                routes["DELETE"] = lambda: self.delete_user(oid)
             case ["users", oid, "groups"]:
-                routes[("PUT",)] = lambda: self.set_user_groups(oid, data)
+                routes["PUT"] = lambda: self.set_user_groups(oid, data)
             case ["users", oid, "roles"]:
-                routes[("PUT",)] = lambda: self.set_user_roles(oid, data)
+                routes["PUT"] = lambda: self.set_user_roles(oid, data)
             case ["groups"]:
-                routes[("GET",)] = self.groups
+                routes["GET"] = self.groups
             case ["groups", group_id]:
-                routes[("GET",)] = lambda: self._must_group(group_id)
-                routes[("PUT",)] = lambda: self.put_group(group_id, data)
+                routes["GET"] = lambda: self._must_group(group_id)
+                routes["PUT"] = lambda: self.put_group(group_id, data)
             case ["groups", group_id, "members"]:
-                routes[("POST",)] = lambda: self.add_member(group_id, data)
+                routes["POST"] = lambda: self.add_member(group_id, data)
             case ["groups", group_id, "members", oid]:
-                routes[("DELETE",)] = lambda: self.remove_member(group_id, oid)
+                routes["DELETE"] = lambda: self.remove_member(group_id, oid)
             case ["apps"]:
-                routes[("GET",)] = self.apps
+                routes["GET"] = self.apps
             case ["apps", client_id]:
-                routes[("GET",)] = lambda: self.app(client_id) or _raise_no_app(client_id)
-                routes[("PUT",)] = lambda: self.put_app(client_id, data)
-        action = routes.get((method,))
+                routes["GET"] = lambda: self.app(client_id) or _raise_no_app(client_id)
+                routes["PUT"] = lambda: self.put_app(client_id, data)
+        action = routes.get(method)
         if action is None:
             return 404, _error(
                 404, f"No control endpoint {method} /_emulator/entra/{'/'.join(parts)}."

@@ -434,6 +434,16 @@ def test_the_directory_api_refuses_bad_changes_and_changes_nothing(
     assert client.get("/_emulator/entra").get_json() == before
 
 
+def test_the_directory_api_refuses_a_body_that_is_not_a_json_object(client):
+    for body in (b"{not json", b"[1, 2]"):
+        answer = client.put(
+            f"/_emulator/entra/users/{ADA}/groups", data=body, content_type="application/json"
+        )
+        assert answer.status_code == 400
+        assert answer.get_json()["error"]["message"] == "The body must be a JSON object."
+    assert client.get(f"/_emulator/entra/users/{ADA}").get_json()["groups"] == [demo.GROUP_ADMINS]
+
+
 def test_a_registered_app_can_sign_users_in_at_its_redirect_uri(client):
     client_id = "22222222-3333-4444-8555-666666666666"
     client.put(
