@@ -74,6 +74,8 @@ def _event(action: str, invitation: Invitation, outcome: dict) -> None:
             "to": {"before": None, "after": invitation.to_address},
             "kind": {"before": None, "after": invitation.kind},
             "sequence": {"before": None, "after": invitation.sequence},
+            # The e-mail's identity at ACS: the same on every try of one message.
+            "operation_id": {"before": None, "after": outcome["operation_id"]},
         },
         acs_outcome=outcome,
     )
@@ -136,7 +138,7 @@ def _finish(invitation: Invitation, *, status: str, outcome: dict) -> None:
         updated_at=timezone.now(),
     )
     _event(
-        "acs.invitation.sent" if status == Status.SENT else "acs.invitation.refused",
+        "acs.invitation.sent" if status == Status.SENT else "acs.invitation.delivery_failed",
         invitation,
         outcome,
     )

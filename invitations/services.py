@@ -134,8 +134,10 @@ def _latest(room_id: int) -> dict[int, Invitation]:
 
 
 def reconcile_room(room_id: int) -> int:
-    """Queue an e-mail for everyone whose place in the room differs from what they were last
-    told; returns how many. A room with invitations off is left alone."""
+    """After a change of the room: a new SEQUENCE for its calendar entries, and an e-mail for
+    everyone whose place in it differs from what they were last told (none while the room's
+    invitations are off); returns how many e-mails."""
+    sequence = _bump(room_id)
     if not calendar_of(room_id).invitations_enabled:
         return 0
     room = Room.objects.filter(pk=room_id).first()
@@ -168,7 +170,6 @@ def reconcile_room(room_id: int) -> int:
             wanted.append((identity, now, last))
     if not wanted:
         return 0
-    sequence = _bump(room_id)
     zone = room_zone(room) if room is not None else settings.TIME_ZONE
     for identity, now, last in wanted:
         _queue(room_id, room, identity, now, last, sequence=sequence, zone=zone)
@@ -355,3 +356,11 @@ def scan_all() -> int:
     while (read := scan()) == SCAN_BATCH:
         total += read
     return total + read
+
+
+def skip_history() -> None:
+    """Mark every event so far as read: for loaders that write history in bulk (benchmarks,
+    imports from another system), whose changes were never meant to be e-mailed."""
+    with transaction.atomic():
+        last = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+        AuditCursor.objects.update_or_create(pk=1, defaults={"last_event_id": last})

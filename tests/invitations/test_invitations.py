@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from identities.services import NewPerson
 from invitations.models import Invitation, Kind, Status
-from invitations.services import invitations_set_enabled, scan_all
+from invitations.services import invitations_set_enabled, scan_all, skip_history
 from portal.models import AuditEvent
 from rooms import services
 from rooms.models import Participant, Role
@@ -224,3 +224,19 @@ def test_each_send_is_in_the_rooms_history_with_acs_answer(scheduler, inbox, del
     assert event.acs_outcome["status"] == "Succeeded"
     assert event.changes["to"]["after"] == ADA[1]
     assert invitation.kind == Kind.REQUEST and invitation.sent_at is not None
+
+
+def test_history_skipped_by_a_bulk_loader_sends_nothing(scheduler, inbox, deliver):
+    _room(scheduler, ADA)
+    skip_history()
+    deliver()
+    assert inbox() == []
+
+
+def test_the_html_body_escapes_what_people_typed(scheduler, inbox, deliver):
+    _room(scheduler, ADA, title="Q&A <b>live</b>")
+    deliver()
+    (message,) = inbox(ADA[1])
+    assert "Q&amp;A &lt;b&gt;live&lt;/b&gt;" in message["html"]
+    assert "<b>live</b>" not in message["html"]
+    assert '"Q&A <b>live</b>"' in message["plainText"]

@@ -27,6 +27,8 @@ USERS = ["anonymous", "scheduler", "role_admin", "auditor", "superuser"]
 PUBLIC = {"login", "healthz", "favicon", "admin:login"}
 # A personal join link is its own key (tests/joining cover them: no sign-in, one neutral 404).
 PUBLIC |= {"joining:join", "joining:token"}
+# So is a calendar feed's secret (tests/invitations/test_feeds.py: no sign-in, a neutral 404).
+PUBLIC |= {"invitations:feed"}
 ANY_SIGNED_IN = None
 
 # URL name → {method: the permission it needs (None: any signed-in user)}.
@@ -76,6 +78,12 @@ PORTAL = {
     "time_zone": {"GET": ANY_SIGNED_IN, "POST": ANY_SIGNED_IN},
     "joining:link_regenerate": {"POST": "rooms.add_participant"},
     "joining:link_revoke": {"POST": "rooms.add_participant"},
+    "invitations:room_calendar": {"GET": "rooms.view_room"},
+    "invitations:room": {"GET": "rooms.add_participant"},
+    "invitations:toggle": {"POST": "rooms.add_participant"},
+    "invitations:preview": {"GET": "rooms.add_participant"},
+    "invitations:resend": {"POST": "rooms.add_participant"},
+    "invitations:feed_settings": {"GET": ANY_SIGNED_IN, "POST": ANY_SIGNED_IN},
 }
 
 # Admin pages that belong to no model: any staff member may open them.
@@ -208,7 +216,7 @@ def _concrete(name: str, path: str, world) -> str:
     if name.startswith("rooms:series"):
         path = path.replace("/series/1/", f"/series/{world['series'].pk}/", 1)
         return path.replace("/skip/1/", f"/skip/{world['occurrence'].pk}/", 1)
-    if name.startswith("rooms:"):
+    if name.startswith(("rooms:", "invitations:")):
         path = path.replace("/rooms/1/", f"/rooms/{room.pk}/", 1)
         return path.replace("/people/1/", f"/people/{participant.pk}/", 1)
     if name.startswith("identities:"):
