@@ -190,38 +190,38 @@ def send_email(
         reply_to=reply_to,
     )
     last = _LastResponse()
+    body: Any
     try:
         poller = _client().begin_send(message, operation_id=operation_id, raw_response_hook=last)
         body = poller.result(timeout=POLL_TIMEOUT_S)
     except HttpResponseError as exc:
-        failure = _final_failure(exc)
-        response: Any = exc.response
-        if failure is None:
+        # The poller raises when the operation ends Failed or Canceled; that is an outcome.
+        body = _final_failure(exc)
+        if body is None:
             raise map_error(exc, OPERATION) from exc
-        error = failure.get("error") or {}
-        return EmailResult(
-            operation_id=operation_id,
-            status=str(failure["status"]),
-            error=f"{error.get('code', 'Unknown')}: {error.get('message', '')}".strip(),
-            message_id=failure.get("id"),
-            request_id=_request_id(response.headers),
-            http_status=response.status_code,
-        )
     except AzureError as exc:
         raise map_error(exc, OPERATION) from exc
-    if not poller.done():
-        raise AcsUnavailable(
-            f"ACS had not finished sending after {POLL_TIMEOUT_S:g} s; "
-            "resend with the same operation id to learn the outcome.",
-            code="Timeout",
-            request_id=_request_id(last.headers),
-            operation=OPERATION,
-        )
+    else:
+        if not poller.done():
+            raise AcsUnavailable(
+                f"ACS had not finished sending after {POLL_TIMEOUT_S:g} s; "
+                "resend with the same operation id to learn the outcome.",
+                code="Timeout",
+                request_id=_request_id(last.headers),
+                operation=OPERATION,
+            )
+    # A resend of an operation that already ended answers its final status at once, and the
+    # poller returns even a Failed one as the result.
     body = body if isinstance(body, dict) else {}
+    status = str(body.get("status") or "Succeeded")
+    error = None
+    if status != "Succeeded":
+        detail = body.get("error") or {}
+        error = f"{detail.get('code', 'Unknown')}: {detail.get('message', '')}".strip()
     return EmailResult(
         operation_id=operation_id,
-        status=str(body.get("status") or "Succeeded"),
-        error=None,
+        status=status,
+        error=error,
         message_id=body.get("id") or operation_id,
         request_id=_request_id(last.headers),
         http_status=last.status,

@@ -111,6 +111,17 @@ def test_a_bad_address_is_returned_as_failed_not_raised(inbox):
     assert result.message_id == result.operation_id
 
 
+def test_a_resend_of_a_failed_operation_returns_failed_again_as_one_message(inbox):
+    inbox.email.mark_bad_address("ada@example.com")
+    operation_id = str(uuid.uuid4())
+    first = send(operation_id=operation_id)
+
+    again = send(operation_id=operation_id)
+
+    assert (again.status, again.error) == (first.status, first.error)
+    assert len(inbox.email.messages()) == 1
+
+
 def test_a_server_error_raises_a_transient_gateway_error_and_sends_nothing(inbox):
     inbox.set_faults(error_rates={503: 1.0})
 
