@@ -1,6 +1,6 @@
 """Every change to someone's place in a room sends them exactly one e-mail, after commit."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -8,7 +8,7 @@ from django.utils import timezone
 from identities.services import NewPerson
 from invitations.models import Invitation, Kind, Status
 from invitations.services import invitations_set_enabled, scan_all, skip_history
-from portal.models import AuditEvent
+from portal.models import AuditEvent, Preference
 from rooms import services
 from rooms.models import Participant, Role
 from tests.invitations.conftest import attachment, the_event
@@ -240,3 +240,20 @@ def test_the_html_body_escapes_what_people_typed(scheduler, inbox, deliver):
     assert "Q&amp;A &lt;b&gt;live&lt;/b&gt;" in message["html"]
     assert "<b>live</b>" not in message["html"]
     assert '"Q&A <b>live</b>"' in message["plainText"]
+
+
+def test_the_window_is_written_in_the_owners_zone_and_in_utc(scheduler, inbox, deliver):
+    Preference.objects.create(user=scheduler, time_zone="America/New_York")
+    start = datetime(2026, 12, 15, 14, 0, tzinfo=UTC)
+    services.room_create(
+        actor=scheduler,
+        title="Across the ocean",
+        valid_from=start,
+        valid_until=start + timedelta(hours=1),
+        participants=[services.ParticipantEntry(NewPerson(*ADA))],
+    )
+    deliver()
+    (message,) = inbox(ADA[1])
+    assert "When: Tue 15 Dec 2026, 09:00 – 10:00 EST" in message["plainText"]
+    assert "(Tue 15 Dec 2026, 14:00 – 15:00 UTC)" in message["plainText"]
+    assert message["subject"] == "Invitation: Across the ocean, Tue 15 Dec 2026"
