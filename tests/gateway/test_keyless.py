@@ -200,6 +200,24 @@ def test_only_an_endpoint_in_the_settings_chooses_default_azure_credential(setti
     assert acs_gateway.configured_endpoint() == "https://keyless-test.communication.azure.com"
 
 
+def test_the_gateway_goes_keyless_with_only_acs_endpoint_set(settings, as_worker):
+    as_worker.emulator.reset()
+    settings.ACS_CONNECTION_STRING = ""
+    settings.ACS_ENDPOINT = as_worker.url.rstrip("/")
+    # The portal trusts ACS_CA_BUNDLE for the Entra authority too (the emulator serves both).
+    settings.ACS_CA_BUNDLE = as_worker.ca_bundle
+    gateway = acs_gateway.get_gateway()
+    room = gateway.create_room(**a_day())
+    raw_id = gateway.create_user()
+    token, _ = gateway.issue_token(raw_id, ["voip"], minutes=60)
+    assert room.id and raw_id.startswith("8:acs:") and token
+    assert [operation for operation, _ in operations(as_worker)] == [
+        "Rooms_Create",
+        "Identity_Create",
+        "Identity_IssueAccessToken",
+    ]
+
+
 def test_a_connection_string_still_uses_the_access_key(settings, recorded, https_emulator):
     https_emulator.emulator.reset()
     settings.ACS_CONNECTION_STRING = https_emulator.connection_string
