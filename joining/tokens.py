@@ -18,6 +18,7 @@ from joining.models import JoinLink
 from outbox.engine import outcome_of
 from portal import audit
 from rooms.rules import WindowState, window_state
+from rooms.sync import acs_state_of
 
 JOIN_SCOPES = ("voip.join",)
 # ACS issues tokens for 60 to 1440 minutes.
@@ -74,7 +75,10 @@ def join_token_issue(*, link: JoinLink, now: datetime | None = None) -> JoinToke
         raise JoinRefused(NOT_OPEN, 403)
     if state == WindowState.ENDED:
         raise JoinRefused(ENDED, 403)
-    if not room.acs_id or not identity.raw_id:
+    # ACS must hold the room with this person in it (what its last confirmed push said), or
+    # the call would refuse them: a new room or person is pushed within seconds.
+    in_acs = acs_state_of(room).get("participants") or {}
+    if not room.acs_id or not identity.raw_id or identity.raw_id not in in_acs:
         raise JoinRefused(SETTING_UP, 409)
     attempts: list = []
     try:

@@ -9,8 +9,11 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
+from identities.sync import push_identity
 from joining import links, throttle, tokens
 from portal.models import AuditEvent
+from rooms import services
+from tests.identities.factories import IdentityFactory
 from tests.joining.conftest import database_text, person
 
 pytestmark = pytest.mark.django_db
@@ -91,6 +94,19 @@ def test_a_room_not_yet_in_acs_answers_409_with_what_to_do(client, scheduler, em
     response = client.post(token_url)
     assert response.status_code == 409
     assert response.json() == {"error": "The room is still being set up; try again in a minute."}
+
+
+def test_someone_acs_does_not_hold_in_the_room_yet_gets_409(client, emulator, live_room, scheduler):
+    newcomer = IdentityFactory()
+    push_identity(newcomer.pk)
+    services.participants_add(
+        actor=scheduler, room=live_room, entries=[services.ParticipantEntry(newcomer)]
+    )
+    # The room's push has not run: ACS does not know them in this room yet.
+    _, token_url = _paths(person(live_room, newcomer.email))
+    response = client.post(token_url)
+    assert response.status_code == 409
+    assert "still being set up" in response.json()["error"]
 
 
 def test_a_revoked_link_gets_no_token(client, emulator, live_room, scheduler):
