@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .entra_demo import TENANT_ID
 from .server import ServerHandle, serve
 
 
@@ -23,6 +24,11 @@ def main(argv: list[str] | None = None) -> None:
         if handle.ca_bundle:
             print(f"ACS_CA_BUNDLE={handle.ca_bundle}", flush=True)
         print(f"Serving the ACS emulator on {handle.url}", file=sys.stderr, flush=True)
+        print(
+            f"Its local Entra ID (OIDC issuer): {handle.url}{TENANT_ID}/v2.0",
+            file=sys.stderr,
+            flush=True,
+        )
 
     serve(args.host, args.port, args.tls, args.state, args.key, ready, quiet=args.quiet)
 
