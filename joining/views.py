@@ -13,7 +13,7 @@ from django.template.loader import select_template
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import ensure_csrf_cookie
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from joining import links, throttle, tokens
 from joining.models import JoinLink
@@ -60,7 +60,8 @@ def room_zone(owner) -> str:
 
 
 @login_not_required
-@require_GET
+# HEAD too: mail scanners and link previews ask it; neither issues anything.
+@require_safe
 @ensure_csrf_cookie
 @_private
 def join(request: HttpRequest, secret: str) -> HttpResponse:

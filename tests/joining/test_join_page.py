@@ -120,9 +120,10 @@ def test_someone_elses_link_shows_their_room_not_this_one(client, upcoming_room,
     assert theirs.identity.display_name in page and "Ada Lovelace" not in page
 
 
-def test_the_page_answers_only_get(client, upcoming_room):
-    response = client.post(_path(links.link_for(person(upcoming_room))))
-    assert response.status_code == 405
+def test_the_page_answers_only_get_and_head(client, upcoming_room):
+    path = _path(links.link_for(person(upcoming_room)))
+    assert client.post(path).status_code == 405
+    assert client.head(path).status_code == 200
 
 
 def test_signed_in_staff_see_the_page_the_same_way(client, upcoming_room, auditor):

@@ -68,11 +68,13 @@ def test_under_an_hour_left_still_gets_the_60_minutes_acs_allows():
     assert tokens.token_minutes(now + timedelta(days=3), now) == 1440
 
 
-def test_before_the_window_no_token_is_issued(client, emulator, upcoming_room):
+def test_before_the_window_no_token_is_issued(client, emulator, upcoming_room, caplog):
     _, token_url = _paths(person(upcoming_room))
     response = client.post(token_url)
     assert response.status_code == 403
     assert "not opened yet" in response.json()["error"]
+    assert "Forbidden: /join/[secret]/token" in caplog.text
+    assert token_url.split("/")[2] not in caplog.text
     assert not AuditEvent.objects.filter(action="portal.join_token.issued").exists()
 
 
