@@ -81,10 +81,11 @@ def _live_participant(participant: Participant) -> Participant:
 
 
 def link_for(participant: Participant) -> str:
-    """The absolute URL of the participant's current link, made (and audited) if they have none.
+    """The absolute URL of the participant's current link, made if they have none.
 
-    For code acting for the system (invitations): no actor, no permission. Raises
-    ValidationError when the person has left the room or the room is deleted.
+    For code acting for the system (invitations): no actor, no permission, no audit event (the
+    link is the participant's own way in, which their being added recorded; staff acts on links
+    are audited). Raises ValidationError when the person has left the room or it is deleted.
     """
     existing = JoinLink.objects.filter(participant_id=participant.pk).first()
     if existing is not None:
@@ -93,7 +94,6 @@ def link_for(participant: Participant) -> str:
     try:
         with transaction.atomic():
             link = _new_link(current, None)
-            audit.append([_event("portal.join_link.created", current, None)])
     except IntegrityError:
         # Someone made it meanwhile (one link per participant): theirs is the link.
         theirs = JoinLink.objects.filter(participant_id=participant.pk).first()

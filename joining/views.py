@@ -71,12 +71,14 @@ def join(request: HttpRequest, secret: str) -> HttpResponse:
     participant = link.participant
     room = participant.room
     state = window_state(room.valid_from, room.valid_until, timezone.now())
+    zone = room_zone(room.owner)
     context = {
         "room": room,
         "participant": participant,
         "display_name": participant.identity.display_name,
         "role_label": Role(participant.role).label,
-        "room_zone": room_zone(room.owner),
+        "room_zone": zone,
+        "zone_is_utc": zone in ("UTC", "Etc/UTC"),
         "state": state,
         "states": WindowState,
     }

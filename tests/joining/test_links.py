@@ -33,12 +33,12 @@ def test_it_makes_one_absolute_link_per_participant_and_gives_it_again(upcoming_
     # 32 bytes of HMAC: 43 URL-safe characters.
     assert len(_secret(url)) == 43
     assert links.link_for(person(upcoming_room, "alan@example.com")) != url
-    assert (
-        AuditEvent.objects.filter(
-            action="portal.join_link.created", room_id=upcoming_room.pk
-        ).count()
-        == 2
-    )
+
+
+def test_making_a_link_from_the_room_page_is_in_the_rooms_history(upcoming_room, scheduler):
+    links.regenerate(person(upcoming_room), actor=scheduler)
+    event = AuditEvent.objects.get(action="portal.join_link.created")
+    assert event.room_id == upcoming_room.pk and event.actor_id == scheduler.pk
 
 
 def test_the_secret_is_stored_in_no_column_only_its_hash(upcoming_room):
