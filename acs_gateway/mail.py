@@ -80,8 +80,15 @@ class AcsEmailBackend(BaseEmailBackend):
     def _send(self, message: EmailMessage) -> bool:
         if not message.recipients():
             return False
-        # Read, never sent: the header only carries the operation id to ACS.
-        operation_id = message.extra_headers.get(OPERATION_ID_HEADER)
+        # Read, never sent (send_email sends no extra headers): it only names the ACS operation.
+        operation_id = next(
+            (
+                str(value)
+                for name, value in message.extra_headers.items()
+                if name.lower() == OPERATION_ID_HEADER.lower()
+            ),
+            None,
+        )
         copies = [(_recipients([*message.to, *message.cc]), operation_id)]
         for address in _recipients(message.bcc):
             # A stable id per Bcc copy, so a retried message still sends each copy once.

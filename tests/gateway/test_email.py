@@ -205,7 +205,7 @@ def test_the_backend_sends_attachments_and_honours_an_operation_id_header(inbox)
         "Invite",
         "Text",
         to=["ada@example.com"],
-        headers={"X-Operation-Id": operation_id},
+        headers={"X-Operation-ID": operation_id},
     )
     message.attach_alternative("<p>Html</p>", "text/html")
     message.attach("invite.ics", "BEGIN:VCALENDAR", "text/calendar")
