@@ -9,10 +9,14 @@ from tests.urls import all_urls
 PUBLIC = {"/login/", "/admin/login/", "/healthz", "/favicon.ico"}
 # A personal join link is its own key (tests/joining): no sign-in; a wrong one is not found.
 JOIN_LINKS = {"/join/sample/", "/join/sample/token"}
+# So is a calendar feed's secret (tests/invitations/test_feeds.py).
+FEEDS = {"/invitations/feed/sample.ics"}
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("url", [path for path, _ in all_urls() if path not in PUBLIC | JOIN_LINKS])
+@pytest.mark.parametrize(
+    "url", [path for path, _ in all_urls() if path not in PUBLIC | JOIN_LINKS | FEEDS]
+)
 def test_it_sends_a_signed_out_visitor_to_sign_in(client, url):
     response = client.get(url)
     assert response.status_code == 302
@@ -29,6 +33,11 @@ def test_the_public_pages_answer_a_signed_out_visitor(client, url):
 def test_a_join_link_needs_no_sign_in_and_a_wrong_one_is_not_found(client):
     assert client.get("/join/sample/").status_code == 404
     assert client.post("/join/sample/token").status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_calendar_feed_needs_no_sign_in_and_a_wrong_one_is_not_found(client):
+    assert client.get("/invitations/feed/sample.ics").status_code == 404
 
 
 def test_the_list_of_urls_covers_the_portal_and_the_admin():
