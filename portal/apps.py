@@ -8,7 +8,9 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self) -> None:
-        from portal import middleware
+        from portal import lookups, middleware
+
+        lookups.register()  # `field__in_array=` (the rooms search)
 
         # A sign-in starts the session's age and idle clocks (portal.middleware).
         middleware.connect_signals()

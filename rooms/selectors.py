@@ -21,6 +21,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce, Lower
+from django.db.models.lookups import IsNull
 from django.utils import timezone
 
 from identities.models import Identity
@@ -159,19 +160,51 @@ def needs_attention_q(now: datetime) -> Q:
     return Q(sync__state__in=[SyncState.FAILED, SyncState.STOPPED]) | pending_overdue
 
 
-def _matches(text: str) -> Q:
-    # IN (SELECT room_id ...) rather than a join, so a room with many matching participants is
-    # listed once; and rather than a correlated EXISTS, which PostgreSQL costs per room inside
-    # the OR: the estimate then crosses its JIT threshold and compiling takes seconds (measured:
-    # 2.5 s against 0.3 s at 10,000 rooms / 100,000 participants).
-    # The identities that match come first (a scan of the small identities table), then their
-    # rooms through the participants' identity index; joining participants to identities made
-    # the database scan every participant (26 ms against 3 ms at 100,000 participants).
-    identities = Identity.objects.filter(Q(display_name__icontains=text) | Q(email__icontains=text))
-    participant_rooms = Participant.objects.filter(identity__in=identities.values("pk")).values(
-        "room_id"
+# A search whose term names more people than this is "broad" (see _matches).
+MANY_PEOPLE = 500
+
+
+@dataclass(frozen=True)
+class _Match:
+    condition: Q
+    # Few rooms can match: sort the matches themselves, not the list's candidates.
+    narrow: bool
+
+
+def _matches(text: str) -> _Match:
+    """Rooms whose title or ACS id holds the text, or with a person whose name or e-mail does.
+
+    Two shapes, chosen by how many people the term names (one LIMITed count, index-served):
+    - Narrow (the usual search: a name, a title word): on PostgreSQL each condition is
+      index-served, so one BitmapOr reads just the matching rooms. The trigram indexes
+      (rooms/0009, identities/0007) serve UPPER(...) LIKE '%text%', and the rooms of the people
+      who match come as `id = ANY(ARRAY(...))` (portal/lookups.py), worked out once through the
+      participants' identity index. With `id IN (subquery)` in the OR the database scanned every
+      room (100,000 rooms, "budget": 114 ms for the count, against 4 ms).
+    - Broad (a term in hundreds of people's names or every e-mail's domain): their rooms would be
+      most rooms, so listing them first costs as much as the table; instead each room the list
+      reaches in its own order is tested (EXISTS), and the page stops after its 25 rooms.
+    SQLite has no trigram index: there the titles are scanned (docs/benchmarks.md).
+    """
+    # One BitmapOr of the two trigram indexes on PostgreSQL.
+    identities = (
+        Identity.objects.order_by()
+        .filter(Q(display_name__icontains=text) | Q(email__icontains=text))
+        .values("pk")
     )
-    return Q(title__icontains=text) | Q(acs_id__icontains=text) | Q(pk__in=participant_rooms)
+    in_text = Q(title__icontains=text) | Q(acs_id__icontains=text)
+    if identities.order_by()[: MANY_PEOPLE + 1].count() > MANY_PEOPLE:
+        # A scalar subquery, not EXISTS: PostgreSQL turns an EXISTS in an OR into a hash of
+        # every participant (1,000,000 rows read for a page of 25: 0.9 s); this one is an index
+        # probe of the room's own participants, against the matching people hashed once.
+        one_of_theirs = (
+            Participant.objects.order_by()
+            .filter(room=OuterRef("pk"), identity__in=identities)
+            .values("pk")[:1]
+        )
+        return _Match(in_text | Q(IsNull(Subquery(one_of_theirs), False)), narrow=False)
+    their_rooms = Participant.objects.order_by().filter(identity__in=identities).values("room_id")
+    return _Match(in_text | Q(pk__in_array=their_rooms.distinct()), narrow=True)
 
 
 def _participant_count() -> Coalesce:
@@ -214,14 +247,19 @@ def _for_display(rooms: QuerySet[Room], now: datetime) -> QuerySet[Room]:
     )
 
 
-def _filtered(*, user, filters: RoomFilters, now: datetime) -> QuerySet[Room]:
-    """Live rooms matching the filters, sorted; no join and no per-row subquery yet."""
+def _search(filters: RoomFilters) -> _Match | None:
+    query = search_text(filters.q)
+    return _matches(query) if query else None
+
+
+def _filtered(*, user, filters: RoomFilters, now: datetime, match: _Match | None) -> QuerySet[Room]:
+    """Live rooms matching the filters (`match`: the search's), sorted; no join and no per-row
+    subquery yet."""
     if not user.has_perm("rooms.view_room"):
         return Room.objects.none()
     rooms = live_rooms()
-    query = search_text(filters.q)
-    if query:
-        rooms = rooms.filter(_matches(query))
+    if match:
+        rooms = rooms.filter(match.condition)
     if filters.state in WindowState.values:
         rooms = rooms.filter(window_q(filters.state, now))
     elif filters.state != ANY_TIME:
@@ -257,16 +295,20 @@ def _with_columns(rooms: QuerySet[Room], now: datetime) -> QuerySet[Room]:
 def room_list(*, user, filters: RoomFilters, now: datetime | None = None) -> QuerySet[Room]:
     """Live rooms matching the filters, sorted, with owner, participant count and window state."""
     now = now or timezone.now()
-    return _with_columns(_filtered(user=user, filters=filters, now=now), now)
+    return _with_columns(
+        _filtered(user=user, filters=filters, now=now, match=_search(filters)), now
+    )
 
 
 def room_page(*, user, filters: RoomFilters, number, now: datetime | None = None) -> Page:
     """One page of room_list(): a bad number shows the first page, one past the end the last.
 
-    Two queries whatever the page: the capped count, and the page's rooms with their columns.
+    Two queries whatever the page: the capped count, and the page's rooms with their columns
+    (a search asks first how many people its term names: _matches).
     """
     now = now or timezone.now()
-    rooms = _filtered(user=user, filters=filters, now=now)
+    match = _search(filters)
+    rooms = _filtered(user=user, filters=filters, now=now, match=match)
     # Counted up to COUNT_CAP (or the asked page's end), so "more than 1,000 rooms"; counting
     # the plain query keeps the COUNT free of the join and the per-row subqueries.
     page = capped_page(rooms, PER_PAGE, number, cap=COUNT_CAP)
@@ -280,7 +322,10 @@ def room_page(*, user, filters: RoomFilters, number, now: datetime | None = None
     # The first pages (up to COUNT_CAP rooms in) are sorted among each state's first rooms; a
     # deeper one costs as much as its offset either way, and fetching each candidate's row then
     # cost more than sorting them all (PostgreSQL, 100,000 rooms, page 300: 57 ms against 41).
-    if parse_sort(filters.sort) == DEFAULT_SORT and end <= COUNT_CAP:
+    # A narrow search's matches are few, and sorting them is cheaper than walking each state's
+    # rooms to find them (100,000 rooms, "budget": 17 ms against 56).
+    narrow = match is not None and match.narrow
+    if parse_sort(filters.sort) == DEFAULT_SORT and end <= COUNT_CAP and not narrow:
         # Sorted and sliced among the candidates only, still without the columns.
         candidates = _now_first_candidates(rooms, filters, now, end)
         rooms = Room.objects.filter(pk__in=candidates).order_by(*rooms.query.order_by)

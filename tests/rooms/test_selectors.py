@@ -65,10 +65,21 @@ def titles(user, **filters) -> list[str]:
 # --------------------------------------------------------------------------- searching
 
 
+@pytest.fixture(params=["narrow", "broad"])
+def search_shape(request, monkeypatch):
+    """Both ways a search is written (selectors._matches): a term naming few people lists their
+    rooms first; one naming more than MANY_PEOPLE tests each room the list reaches."""
+    if request.param == "broad":
+        monkeypatch.setattr(selectors, "MANY_PEOPLE", 0)
+    return request.param
+
+
 @pytest.mark.parametrize(
     "query", ["quarterly", "QUARTERLY", "abc-123", "Ada Love", "ada@example.org", "EXAMPLE.ORG"]
 )
-def test_it_finds_a_room_by_title_acs_id_participant_name_or_email_once(scheduler, query):
+def test_it_finds_a_room_by_title_acs_id_participant_name_or_email_once(
+    scheduler, query, search_shape
+):
     found = room("Quarterly review", acs_id="abc-123-def")
     ParticipantFactory(
         room=found, identity=IdentityFactory(display_name="Ada Lovelace", email="ada@example.org")
@@ -80,6 +91,39 @@ def test_it_finds_a_room_by_title_acs_id_participant_name_or_email_once(schedule
     room("Unrelated")
 
     assert titles(scheduler, q=query) == ["Quarterly review"]
+    page = room_page(
+        user=scheduler, filters=RoomFilters(q=query, state=ANY_TIME), number=1, now=NOW
+    )
+    assert [r.title for r in page.object_list] == ["Quarterly review"]
+    assert page.paginator.count == 1
+
+
+def test_a_search_page_lists_its_matches_in_the_lists_order(scheduler, search_shape):
+    """The page of a search, both shapes: live first (soonest end), then upcoming, then ended."""
+    ada = IdentityFactory(display_name="Ada Lovelace", email="ada@example.org")
+    for title, start, end in [
+        ("Ended", -5, -1),
+        ("Upcoming later", 8, 9),
+        ("Live", -1, 2),
+        ("Upcoming", 4, 5),
+        ("Other", -1, 1),
+    ]:
+        made = room(title, start=start, end=end)
+        if title != "Other":
+            ParticipantFactory(room=made, identity=ada)
+    room("Ada's own title", start=6, end=7)
+
+    page = room_page(
+        user=scheduler, filters=RoomFilters(q="ada", state=ANY_TIME), number=1, now=NOW
+    )
+
+    assert [r.title for r in page.object_list] == [
+        "Live",
+        "Upcoming",
+        "Ada's own title",
+        "Upcoming later",
+        "Ended",
+    ]
 
 
 def test_it_hides_deleted_rooms(scheduler):
@@ -305,7 +349,7 @@ def test_it_counts_each_rooms_participants(scheduler):
     assert empty.pk
 
 
-def test_it_pages_in_two_queries_counting_without_the_per_row_columns(scheduler):
+def test_it_pages_in_three_queries_counting_without_the_per_row_columns(scheduler):
     for n in range(PER_PAGE + 3):
         ParticipantFactory(room=room(f"Room {n}", start=n + 1, end=n + 2))
     filters = RoomFilters(q="room", state="upcoming", sort="valid_from")
@@ -318,7 +362,9 @@ def test_it_pages_in_two_queries_counting_without_the_per_row_columns(scheduler)
     assert page.paginator.count == PER_PAGE + 3
     assert [title for title, _, _ in shown] == [f"Room {n}" for n in range(PER_PAGE, PER_PAGE + 3)]
     assert {count for _, count, _ in shown} == {1}
-    count_sql, page_sql = (q["sql"] for q in queries.captured_queries)
+    # How many people the term names (LIMITed), the capped count, the page.
+    people_sql, count_sql, page_sql = (q["sql"] for q in queries.captured_queries)
+    assert "identities_identity" in people_sql and "LIMIT" in people_sql.upper()
     # The count carries the search's subquery but neither the participant count nor the join.
     assert count_sql.upper().startswith("SELECT COUNT(")
     assert count_sql.count("rooms_participant") == 1
@@ -425,7 +471,8 @@ def test_it_pages_an_empty_result_without_a_page_query(scheduler):
         page = room_page(user=scheduler, filters=RoomFilters(q="nothing"), number=1, now=NOW)
         assert list(page.object_list) == []
 
-    assert len(queries.captured_queries) == 1
+    # How many people the term names, and the count.
+    assert len(queries.captured_queries) == 2
 
 
 # --------------------------------------------------------------------------- week calendar
@@ -611,3 +658,39 @@ def test_the_dashboard_reads_its_rooms_in_two_queries(scheduler):
     with CaptureQueriesContext(connection) as queries:
         dashboard_rooms(user=scheduler, now=NOW)
     assert len(queries.captured_queries) == 2
+
+
+# --------------------------------------------------------------------------- search plans
+
+
+def _plan(queryset) -> str:
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # A handful of test rows is cheaper to scan, or to walk a whole index: ask whether
+            # the search's own indexes *can* serve it.
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("SET LOCAL enable_indexscan = off")
+            cursor.execute(f"EXPLAIN {sql}", params)
+            return "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        return "\n".join(str(row[-1]) for row in cursor.fetchall())
+
+
+def test_a_narrow_search_reads_rooms_through_indexes_only(scheduler):
+    """PostgreSQL: the title, the ACS id and the people's rooms each through an index, ORed as
+    bitmaps (rooms/0009, identities/0007, portal/lookups.py): no scan of every room. SQLite has
+    no trigram index and scans (docs/benchmarks.md)."""
+    ParticipantFactory(room=room("Budget review"), identity=IdentityFactory(display_name="Ada"))
+    match = selectors._matches("budget")
+    assert match.narrow
+
+    plan = _plan(selectors.live_rooms().filter(match.condition).order_by().values("pk"))
+
+    if connection.vendor == "postgresql":
+        assert "room_title_trgm" in plan and "room_acs_id_trgm" in plan
+        assert "BitmapOr" in plan
+        assert "Seq Scan on rooms_room" not in plan
+        assert "identity_name_trgm" in plan and "identity_email_trgm" in plan
+    else:
+        assert "rooms_room" in plan and "SCAN" in plan.upper()
