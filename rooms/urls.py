@@ -19,6 +19,7 @@ urlpatterns = [
     path("<int:pk>/retry/", edit.room_retry_sync, name="retry_sync"),
     path("<int:pk>/sync/", edit.room_sync_badge, name="sync_badge"),
     path("<int:pk>/history/", detail.room_history, name="history"),
+    path("<int:pk>/people/", detail.room_people, name="people"),
     path("<int:pk>/people/add/", detail.participants_add, name="participants_add"),
     path("<int:pk>/people/search/", detail.identity_search, name="identity_search"),
     path("<int:pk>/people/bulk/", detail.participants_bulk, name="participants_bulk"),

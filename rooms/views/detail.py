@@ -42,11 +42,23 @@ IMPORT = "rooms/participants_import.html"
 NOTHING_SELECTED = "Select at least one person first: nothing was changed."
 UNKNOWN_ACTION = "Choose whether to change the selected people's role or remove them."
 REMOVED_MEANWHILE = "This person was removed from the room meanwhile; nothing was changed."
+# The people table shows this many rows, and "Show more people" adds as many again: a room of
+# thousands renders in the time of a few hundred.
+PEOPLE_PAGE = 200
 
 CHANGE_ROLES = ("rooms.change_participant", "change participants' roles")
 REMOVE_PEOPLE = ("rooms.delete_participant", "remove participants")
 ADD_PEOPLE = ("rooms.add_participant", "add participants")
 READ_HISTORY = ("portal.view_auditevent", "read the history")
+
+
+def page_start(value) -> int:
+    """Where the asked rows start: a whole number of pages in, 0 for anything else."""
+    try:
+        start = int(value)
+    except (TypeError, ValueError):
+        return 0
+    return start - start % PEOPLE_PAGE if 0 <= start <= 10_000_000 else 0
 
 
 def _people(count: int) -> str:
@@ -89,11 +101,27 @@ def _table_context(request: HtmxHttpRequest, room: Room) -> dict:
     }
 
 
-def _page_context(request: HtmxHttpRequest, room: Room, *, history=True, **extra) -> dict:
-    context = _table_context(request, room)
-    rows = context["row_kit"].rows(selectors.room_participants(room=room))
+def _people_page(request: HtmxHttpRequest, room: Room, context: dict, start: int) -> None:
+    """Rows `start` to `start + PEOPLE_PAGE` of the people table into the context, and whether
+    there are more (`more_from`: where the next rows start)."""
+    people = selectors.room_participants(room=room)[start : start + PEOPLE_PAGE + 1]
+    rows = context["row_kit"].rows(people)
+    more = len(rows) > PEOPLE_PAGE
+    rows = rows[:PEOPLE_PAGE]
     context["rows"] = rows
     context["rows_html"] = stamp_rows(request, f"{DETAIL}#participant_row", context, rows)
+    context["more_from"] = start + PEOPLE_PAGE if more else None
+    # Counted only when there are more than the rows shown.
+    context["people_count"] = (
+        selectors.room_participant_count(room=room) if more or start else len(rows)
+    )
+
+
+def _page_context(
+    request: HtmxHttpRequest, room: Room, *, history=True, people_from: int = 0, **extra
+) -> dict:
+    context = _table_context(request, room)
+    _people_page(request, room, context, people_from)
     if history and request.user.has_perm("portal.view_auditevent"):
         context["events"], context["next_before"] = selectors.room_history(room=room)
     context.update(extra)
@@ -136,8 +164,24 @@ def room_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         # Live, upcoming or ended, as the list says; and whether "Extend" can apply at all.
         window_state=window_state(room.valid_from, room.valid_until, now),
         extend_blocked=extend_blocked(room.valid_from, room.valid_until, now),
+        # Without JavaScript, "Show more people" opens the page at the next rows.
+        people_from=page_start(request.GET.get("people_from")),
     )
     return render_page(request, DETAIL, context, partial="participants")
+
+
+@require_GET
+def room_people(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The people table's next rows (?from=N), which "Show more people" adds below the others."""
+    room = get_room_for_user(request, pk)
+    start = page_start(request.GET.get("from"))
+    if not _is_partial(request):
+        return redirect(
+            f"{reverse('rooms:detail', args=[room.pk])}?people_from={start}#participants"
+        )
+    context = _table_context(request, room)
+    _people_page(request, room, context, start)
+    return render(request, f"{DETAIL}#people_more", context)
 
 
 @require_GET

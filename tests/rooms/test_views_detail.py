@@ -8,11 +8,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from identities.models import Identity
 from portal.models import AuditEvent
 from rooms import services
 from rooms.models import MAX_ROOM_LIFETIME, Participant, Role
+from rooms.views.detail import PEOPLE_PAGE
 from tests.rooms.factories import RoomFactory, town_hall
 
 pytestmark = pytest.mark.django_db
@@ -238,10 +240,59 @@ def _queries(client, room) -> int:
 
 def test_the_query_count_does_not_grow_with_the_number_of_people(client, role_admin):
     client.force_login(role_admin)
-    small, large = _room_with(5), _room_with(500)
+    small, large, larger = _room_with(5), _room_with(250), _room_with(500)
     _queries(client, small)  # warm caches that are not per page (content types, sessions)
-    assert _queries(client, small) == _queries(client, large)
-    assert large.participants.count() == 500
+    # A table with more people than one page of rows counts them: one query more, whatever
+    # the number.
+    assert _queries(client, small) + 1 == _queries(client, large) == _queries(client, larger)
+    assert larger.participants.count() == 500
+
+
+def test_a_large_room_shows_its_people_a_page_at_a_time(client, role_admin):
+    client.force_login(role_admin)
+    room = _room_with(PEOPLE_PAGE * 2 + 5)
+    names = list(
+        room.participants.order_by("identity__display_name", "pk").values_list(
+            "identity__display_name", flat=True
+        )
+    )
+
+    page = client.get(reverse("rooms:detail", args=[room.pk])).content.decode()
+    assert page.count('name="participant"') == PEOPLE_PAGE
+    assert f'id="participant-count">{PEOPLE_PAGE * 2 + 5}<' in page
+    more = reverse("rooms:people", args=[room.pk]) + f"?from={PEOPLE_PAGE}"
+    assert f'hx-get="{more}"' in page
+
+    # htmx asks for the next rows: they come with the button for the ones after them.
+    second = client.get(more, headers={"HX-Request": "true"}).content.decode()
+    assert second.count('name="participant"') == PEOPLE_PAGE
+    assert f"?from={PEOPLE_PAGE * 2}" in second
+    assert escape(names[PEOPLE_PAGE]) in second and escape(names[PEOPLE_PAGE - 1]) not in second
+    last = client.get(
+        reverse("rooms:people", args=[room.pk]) + f"?from={PEOPLE_PAGE * 2}",
+        headers={"HX-Request": "true"},
+    ).content.decode()
+    assert last.count('name="participant"') == 5
+    assert "Show more people" not in last
+
+    # Without JavaScript the link opens the room page at those rows.
+    answer = client.get(more)
+    assert answer.status_code == 302
+    assert answer["Location"].endswith(f"?people_from={PEOPLE_PAGE}#participants")
+    shown = client.get(answer["Location"]).content.decode()
+    assert shown.count('name="participant"') == PEOPLE_PAGE
+    assert escape(names[PEOPLE_PAGE]) in shown
+
+
+@pytest.mark.parametrize("value", ["-5", "abc", "7", "99999999999", ""])
+def test_a_bad_people_offset_shows_the_first_rows(client, role_admin, value):
+    client.force_login(role_admin)
+    room = _room_with(3)
+    answer = client.get(
+        reverse("rooms:people", args=[room.pk]) + f"?from={value}", headers={"HX-Request": "true"}
+    )
+    assert answer.status_code == 200
+    assert answer.content.decode().count('name="participant"') == 3
 
 
 def test_get_is_refused_on_every_view_that_changes_something(client, role_admin, room):
