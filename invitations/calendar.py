@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import icalendar
@@ -60,8 +60,7 @@ class Meeting:
 
 def uid_domain() -> str:
     """The host the UIDs are made unique with: the portal's own (PORTAL_BASE_URL)."""
-    base = getattr(settings, "PORTAL_BASE_URL", "") or ""
-    return urlsplit(base).hostname or "acs-rooms-portal.invalid"
+    return urlsplit(settings.PORTAL_BASE_URL).hostname or "localhost"
 
 
 def room_uid(room_id: int) -> str:
@@ -75,9 +74,7 @@ def series_uid(series_id: int) -> str:
 
 def organizer() -> tuple[str, str]:
     """The organizer the entries name: the address the invitations come from."""
-    address = getattr(settings, "ACS_EMAIL_SENDER", "") or f"DoNotReply@{uid_domain()}"
-    name = getattr(settings, "ACS_EMAIL_SENDER_NAME", "") or "ACS Rooms portal"
-    return address, name
+    return settings.ACS_EMAIL_SENDER, settings.ACS_EMAIL_SENDER_NAME
 
 
 def description(meeting: Meeting) -> str:
@@ -122,9 +119,16 @@ def event(meeting: Meeting, *, stamp: datetime) -> icalendar.Event:
     return entry
 
 
-def calendar(meetings: Iterable[Meeting], *, method: str | None = None, name: str = "") -> bytes:
+def calendar(
+    meetings: Iterable[Meeting],
+    *,
+    method: str | None = None,
+    name: str = "",
+    refresh: timedelta | None = None,
+) -> bytes:
     """A VCALENDAR of the meetings; `method` REQUEST or CANCEL for e-mail, none for files
-    and feeds (RFC 5546: a file without METHOD is published, not a scheduling message)."""
+    and feeds (RFC 5546: a file without METHOD is published, not a scheduling message).
+    `refresh` tells a subscribed calendar app how often to read it again."""
     cal = icalendar.Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -133,6 +137,10 @@ def calendar(meetings: Iterable[Meeting], *, method: str | None = None, name: st
         cal.add("method", method)
     if name:
         cal.add("x-wr-calname", name)
+    if refresh:
+        # RFC 7986's property, and the older one Outlook reads.
+        cal.add("refresh-interval", refresh, parameters={"VALUE": "DURATION"})
+        cal.add("x-published-ttl", icalendar.vDuration(refresh).to_ical().decode())
     stamp = timezone.now()
     for meeting in meetings:
         cal.add_component(event(meeting, stamp=stamp))

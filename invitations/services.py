@@ -211,7 +211,8 @@ def _queue(
         "sequence": sequence,
         "time_zone": zone,
         "series_id": room.series_id if room is not None else (last.series_id if last else None),
-        "to_address": identity.email,
+        # A cancellation goes where the invitation went (a deleted identity's address is gone).
+        "to_address": identity.email or (last.to_address if last else ""),
         "to_name": identity.display_name,
         **content,
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
@@ -19,6 +21,8 @@ from rooms.models import Participant, Room
 from rooms.views.common import get_room_for_user, refuses_deleted
 
 ICS = "text/calendar; charset=utf-8"
+# How often a subscribed calendar app should read a feed again (Google takes hours anyway).
+FEED_REFRESH = timedelta(hours=1)
 
 
 def _room_meeting(room: Room, sequence: int) -> calendar.Meeting:
@@ -63,6 +67,7 @@ def feed(request: HtmxHttpRequest, secret: str) -> HttpResponse:
     body = calendar.calendar(
         [_room_meeting(room, numbers.get(room.pk, 0)) for room in rooms],
         name=f"Rooms of {user.get_full_name() or user.get_username()}",
+        refresh=FEED_REFRESH,
     )
     response = HttpResponse(body, content_type=ICS)
     # A secret URL: kept by no cache, listed by no search engine.

@@ -51,6 +51,7 @@ def test_the_feed_lists_the_owners_rooms_only_without_signing_in(client, schedul
     assert response["Content-Type"] == "text/calendar; charset=utf-8"
     cal = icalendar.Calendar.from_ical(response.content)
     assert "METHOD" not in cal
+    assert cal["REFRESH-INTERVAL"].dt == timedelta(hours=1)
     assert sorted(str(e["SUMMARY"]) for e in cal.walk("VEVENT")) == ["Last week", "Mine"]
     assert f"room-{mine.pk}@" in " ".join(_uids(response))
     assert f"room-{recent.pk}@" in " ".join(_uids(response))

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
-from identities.services import NewPerson
+from identities.services import NewPerson, identity_delete
 from invitations.models import Invitation, Kind, Status
 from invitations.services import invitations_set_enabled, scan_all, skip_history
 from portal.models import AuditEvent, Preference
@@ -257,3 +257,22 @@ def test_the_window_is_written_in_the_owners_zone_and_in_utc(scheduler, inbox, d
     assert "When: Tue 15 Dec 2026, 09:00 – 10:00 EST" in message["plainText"]
     assert "(Tue 15 Dec 2026, 14:00 – 15:00 UTC)" in message["plainText"]
     assert message["subject"] == "Invitation: Across the ocean, Tue 15 Dec 2026"
+
+
+def test_a_deleted_person_gets_a_cancellation_for_each_room(role_admin, inbox, deliver):
+    first, second = _room(role_admin, ADA), _room(role_admin, title="Retro")
+    services.participants_add(
+        actor=role_admin,
+        room=second,
+        entries=[services.ParticipantEntry(_participant(first, ADA[1]).identity)],
+    )
+    deliver()
+    identity_delete(actor=role_admin, identity=_participant(first, ADA[1]).identity)
+    deliver()
+    subjects = sorted(m["subject"].split(",")[0] for m in inbox(ADA[1]))
+    assert subjects == [
+        "Cancelled: Retro",
+        "Cancelled: Town hall",
+        "Invitation: Retro",
+        "Invitation: Town hall",
+    ]
