@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from joining import links
 from joining.models import JoinLink
+from joining.templatetags import joining_tags
 from portal.models import AuditEvent
 from tests.joining.conftest import person
 
@@ -80,3 +81,18 @@ def test_the_buttons_answer_only_post_and_signed_in_staff(client, scheduler, upc
     assert client.get(path).status_code == 405
     assert client.post(reverse(name, args=["99999999999999999999999"])).status_code == 404
     assert not AuditEvent.objects.filter(action__startswith="portal.join_link.r").exists()
+
+
+def test_a_large_room_shows_the_links_a_page_at_a_time(
+    client, scheduler, upcoming_room, monkeypatch
+):
+    monkeypatch.setattr(joining_tags, "PAGE", 1)
+    first = _room_page(client, scheduler, upcoming_room)
+    second = client.get(
+        reverse("rooms:detail", args=[upcoming_room.pk]) + "?links_from=1"
+    ).content.decode()
+    ada, alan = person(upcoming_room), person(upcoming_room, "alan@example.com")
+    assert f'id="join-link-{ada.pk}"' in first and f'id="join-link-{alan.pk}"' not in first
+    assert "?links_from=1#join-links" in first and "(people 1 to 1)" in first
+    assert f'id="join-link-{alan.pk}"' in second and f'id="join-link-{ada.pk}"' not in second
+    assert "?links_from=0#join-links" in second and "(people 2 to 2)" in second
