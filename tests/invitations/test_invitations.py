@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
+from benchmarks.seed import Sizes, seed
 from identities.services import NewPerson, identity_delete
 from invitations.models import Invitation, Kind, Status
 from invitations.services import invitations_set_enabled, scan_all, skip_history
@@ -276,3 +277,11 @@ def test_a_deleted_person_gets_a_cancellation_for_each_room(role_admin, inbox, d
         "Invitation: Retro",
         "Invitation: Town hall",
     ]
+
+
+def test_the_benchmark_seeds_history_is_not_emailed(deliver, inbox):
+    seed(Sizes(rooms=10, per_room=3, identities=12, big_room=4, events=120))
+    assert AuditEvent.objects.filter(action="portal.participant.role_changed").exists()
+    deliver()
+    assert not Invitation.objects.exists()
+    assert inbox() == []
