@@ -47,6 +47,7 @@ PORTAL = {
     "rooms:retry_sync": {"POST": "rooms.change_room"},
     "rooms:sync_badge": {"GET": "rooms.view_room"},
     "rooms:history": {"GET": "portal.view_auditevent"},
+    "rooms:people": {"GET": "rooms.view_room"},
     "rooms:participants_add": {"GET": "rooms.add_participant", "POST": "rooms.add_participant"},
     "rooms:identity_search": {"GET": "rooms.add_participant"},
     "rooms:participants_bulk": {"POST": "rooms.change_participant"},
