@@ -10,8 +10,10 @@ from identities.services import NewPerson, identity_delete
 from invitations.models import Invitation, Kind, Status
 from invitations.services import invitations_set_enabled, scan_all, skip_history
 from portal.models import AuditEvent, Preference
-from rooms import services
+from rooms import recurrence, services
 from rooms.models import Participant, Role
+from rooms.recurrence import Rule
+from rooms.series import series_create, series_roll
 from tests.invitations.conftest import attachment, the_event
 
 pytestmark = pytest.mark.django_db
@@ -285,3 +287,23 @@ def test_the_benchmark_seeds_history_is_not_emailed(deliver, inbox):
     deliver()
     assert not Invitation.objects.exists()
     assert inbox() == []
+
+
+def test_each_occurrence_of_a_series_is_its_own_calendar_entry(scheduler, inbox, deliver, emulator):
+    first = (timezone.now() + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    series = series_create(
+        actor=scheduler,
+        title="Weekly sync",
+        time_zone="UTC",
+        first_start=first.replace(tzinfo=None),
+        duration=timedelta(minutes=30),
+        rule=Rule(recurrence.WEEKLY, count=2),
+        participants=[services.ParticipantEntry(NewPerson(*ADA))],
+    )
+    series_roll(series)
+    deliver()
+    events = [the_event(attachment(emulator, m)) for m in inbox(ADA[1])]
+    assert len(events) == 2
+    assert len({str(e["UID"]) for e in events}) == 2
+    assert {str(e["RELATED-TO"]) for e in events} == {f"series-{series.pk}@rooms.example.com"}
+    assert sorted(e.start for e in events) == [first, first + timedelta(days=7)]
