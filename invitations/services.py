@@ -80,23 +80,32 @@ def room_zone(room: Room) -> str:
 # ------------------------------------------------------------------------ reading the changes
 
 
+def _last_event_id() -> int:
+    return AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
 def scan(*, limit: int = SCAN_BATCH) -> int:
-    """Queue the e-mails the audit events since the last scan call for; returns the number of
-    events read. Run by run_worker every second (InvitationsConfig.ready)."""
+    """Queue the e-mails the audit events since the last scan call for; returns how many
+    watched events it read. Run by run_worker every second (InvitationsConfig.ready)."""
+    read_up_to = AuditCursor.objects.values_list("last_event_id", flat=True).first() or 0
+    if _last_event_id() <= read_up_to:
+        return 0  # nothing new: no write transaction (on SQLite that locks the database)
     with transaction.atomic():
         cursor = AuditCursor.objects.select_for_update().filter(pk=1).first()
         if cursor is None:
             cursor, _ = AuditCursor.objects.get_or_create(pk=1)
+        # Every event up to `top` is committed: a later one is appended under the chain's
+        # lock, after this one's transaction committed, so it gets a higher id.
+        top = _last_event_id()
         events = list(
-            AuditEvent.objects.filter(pk__gt=cursor.last_event_id, action__in=WATCHED)
+            AuditEvent.objects.filter(pk__gt=cursor.last_event_id, pk__lte=top, action__in=WATCHED)
             .order_by("pk")
             .values_list("pk", "room_id")[:limit]
         )
-        if not events:
-            return 0
         for room_id in dict.fromkeys(room for _, room in events if room is not None):
             reconcile_room(room_id)
-        cursor.last_event_id = events[-1][0]
+        # Past the other events too (the sync's, mostly), so they are not read again.
+        cursor.last_event_id = events[-1][0] if len(events) == limit else top
         cursor.save(update_fields=["last_event_id"])
     return len(events)
 
@@ -362,6 +371,4 @@ def scan_all() -> int:
 def skip_history() -> None:
     """Mark every event so far as read: for loaders that write history in bulk (benchmarks,
     imports from another system), whose changes were never meant to be e-mailed."""
-    with transaction.atomic():
-        last = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-        AuditCursor.objects.update_or_create(pk=1, defaults={"last_event_id": last})
+    AuditCursor.objects.update_or_create(pk=1, defaults={"last_event_id": _last_event_id()})
