@@ -59,7 +59,8 @@ def meeting_of(invitation: Invitation, *, join_url: str = "") -> calendar.Meetin
         valid_until=invitation.valid_until,
         sequence=invitation.sequence,
         series_id=invitation.series_id,
-        url=join_url,
+        # The preview's stand-in for a link not made yet is no URL.
+        url=join_url if join_url.startswith(("https://", "http://")) else "",
         attendee=calendar.Attendee(
             address=invitation.to_address, name=invitation.to_name, role=invitation.role
         ),
