@@ -16,13 +16,13 @@ from django.utils import timezone
 import acs_gateway as acs
 from invitations import delivery, messages
 from invitations.models import Invitation, Kind, Status
+from invitations.services import KIND
 from joining import links
 from outbox.engine import Lease
 from outbox.registry import register
 from portal import audit
 from rooms.models import Participant
 
-KIND = "invitation"
 DONE = (Status.SENT, Status.FAILED, Status.WITHDRAWN)
 
 
