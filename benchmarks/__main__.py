@@ -21,7 +21,16 @@ import time
 import traceback
 from collections.abc import Callable
 
-BENCHMARKS = ("seed", "pages", "reconcile", "sync", "imports", "throughput", "emulator")
+BENCHMARKS = (
+    "seed",
+    "pages",
+    "reconcile",
+    "sync",
+    "imports",
+    "throughput",
+    "drain",
+    "emulator",
+)
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -102,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
         _scale(args)
         return
 
-    from benchmarks import database, imports, pages, reconcile, seed, sync, throughput
+    from benchmarks import database, drain, imports, pages, reconcile, seed, sync, throughput
     from benchmarks import emulator as emulator_bench
     from benchmarks.table import Report, Row, progress, ratio, render, secs
 
@@ -177,6 +186,12 @@ def main(argv: list[str] | None = None) -> None:
                     rooms=30 if args.quick else 100,
                     throttle=20,
                 ),
+            )
+        if "drain" in args.only:
+            _guarded(
+                report,
+                "drain",
+                lambda: drain.run(report, seeded, rooms=100 if args.quick else 400),
             )
         if "emulator" in args.only:
             progress("ACS emulator requests per second (benchmarks/emulator.py)")

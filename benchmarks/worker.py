@@ -84,17 +84,25 @@ class ProcessWorker:
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> ProcessWorker:
+        self.start()
+        self.wait_started()
+        return self
+
+    def start(self) -> None:
+        """Start the process without waiting for it (several start side by side)."""
         self._out = self.log.open("w")
         self.process = subprocess.Popen(
             self.args, env=self.env, cwd=BASE_DIR, stdout=self._out, stderr=subprocess.STDOUT
         )
+
+    def wait_started(self) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + 60
         # db_worker logs this line once Django is set up and the loop is about to start.
         while "Starting worker" not in self.log.read_text():
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"db_worker did not start:\n{self.log.read_text()}")
             time.sleep(0.1)
-        return self
 
     def __exit__(self, *exc) -> None:
         assert self.process is not None
