@@ -7,6 +7,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from portal.entra_settings import read_entra
 from portal.env import (
     read_bool,
     read_choice,
@@ -144,6 +145,25 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # 0: the client address is REMOTE_ADDR. Behind N proxies, REMOTE_ADDR is the nearest proxy and the
 # client is read from X-Forwarded-For through django-ipware (portal.login.client_address).
 TRUSTED_PROXY_COUNT = read_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+
+# Sign-in with Microsoft Entra ID (OpenID Connect; portal/entra.py), on when ENTRA_CLIENT_ID and
+# friends are set. mozilla-django-oidc rather than django-allauth: it does the code flow with PKCE
+# (S256) and a nonce, and always checks the ID token's signature against the JWKS, in one backend
+# and two views; allauth (which lists Django 6.1) brings its account app, tables and pages, skips
+# the signature check for a token fetched from the token endpoint, and sends no nonce.
+# mozilla-django-oidc 5.0 lists Django up to 5.2: tests/portal/test_entra*.py hold it on 6.1.
+ENTRA = read_entra()
+ENTRA_SIGN_IN = ENTRA.enabled
+globals().update(ENTRA.oidc_settings())
+if ENTRA_SIGN_IN:
+    AUTHENTICATION_BACKENDS.append("portal.entra.EntraBackend")
+# false: only superusers (the break-glass account) may sign in with a password; others use Entra.
+PASSWORD_SIGN_IN = read_bool("PASSWORD_SIGN_IN", True)
+if not PASSWORD_SIGN_IN and not ENTRA_SIGN_IN:
+    raise ImproperlyConfigured(
+        "PASSWORD_SIGN_IN=false needs sign-in with Entra ID (ENTRA_TENANT_ID, ENTRA_CLIENT_ID, "
+        "ENTRA_CLIENT_SECRET), or only superusers could sign in."
+    )
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = read_time_zone("TIME_ZONE", "UTC")

@@ -5,8 +5,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from config import views
-from portal import history, preferences
-from portal.login import PortalAdminAuthenticationForm, PortalAuthenticationForm
+from portal import entra, history, preferences
+from portal.login import PortalAdminAuthenticationForm, PortalLoginView
 
 handler500 = "portal.errors.server_error"
 # Both sign-ins are throttled by django-axes; these forms say so when it refuses one.
@@ -21,13 +21,10 @@ urlpatterns = [
     path("history/", history.history_list, name="history"),
     path("history/export.csv", history.history_export, name="history_export"),
     path("settings/time-zone/", preferences.time_zone_setting, name="time_zone"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(
-            redirect_authenticated_user=True, authentication_form=PortalAuthenticationForm
-        ),
-        name="login",
-    ),
+    path("login/", PortalLoginView.as_view(), name="login"),
+    # Sign-in with Entra ID (404 unless configured); the callback is the app's redirect URI.
+    path("oidc/authenticate/", entra.sign_in, name="oidc_authentication_init"),
+    path("oidc/callback/", entra.callback, name="oidc_authentication_callback"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
     # Browsers ask for /favicon.ico on pages that name no icon (the admin's).

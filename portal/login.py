@@ -1,4 +1,4 @@
-"""Sign-in throttling: the portal's pieces of django-axes (configured in settings' AXES_* block).
+"""Password sign-in: django-axes throttling (settings' AXES_* block), PASSWORD_SIGN_IN, the page.
 
 Failures are counted per pair of (normalised username, client address): too many lock that pair
 for the cool-off, so a guesser elsewhere never locks the real user out of their own address.
@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm, UsernameField
+from django.contrib.auth.views import LoginView
 from django.core.exceptions import ValidationError
 from django.db.models import Field, Max
 from django.http import HttpResponse
@@ -119,12 +120,42 @@ class LockoutMessageMixin(_SignInForm):
         return super().get_invalid_login_error()
 
 
-class PortalAuthenticationForm(LockoutMessageMixin, AuthenticationForm):
+PASSWORD_SIGN_IN_OFF = (
+    "Signing in with a password is turned off: use “Sign in with Microsoft Entra ID”. "
+    "(Only the break-glass administrator account may use a password.)"
+)
+
+
+class PasswordSignInMixin(_SignInForm):
+    """With PASSWORD_SIGN_IN=false, only superusers (the break-glass account) get past the form."""
+
+    def confirm_login_allowed(self, user) -> None:
+        super().confirm_login_allowed(user)
+        if not settings.PASSWORD_SIGN_IN and not user.is_superuser:
+            raise ValidationError(PASSWORD_SIGN_IN_OFF, code="password_sign_in_off")
+
+
+class PortalAuthenticationForm(LockoutMessageMixin, PasswordSignInMixin, AuthenticationForm):
     pass
 
 
-class PortalAdminAuthenticationForm(LockoutMessageMixin, AdminAuthenticationForm):
+class PortalAdminAuthenticationForm(
+    LockoutMessageMixin, PasswordSignInMixin, AdminAuthenticationForm
+):
     pass
+
+
+class PortalLoginView(LoginView):
+    """The sign-in page: the password form, and Entra ID's button when it is configured."""
+
+    authentication_form = PortalAuthenticationForm
+    redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["entra_sign_in"] = settings.ENTRA_SIGN_IN
+        context["password_sign_in"] = settings.PASSWORD_SIGN_IN
+        return context
 
 
 def _shows_lockout(response) -> bool:

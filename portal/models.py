@@ -184,3 +184,26 @@ class Preference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.time_zone or 'browser zone'}"
+
+
+class EntraAccount(models.Model):
+    """The Entra ID user a portal user signs in as: tenant and object id, never the e-mail."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="entra_account"
+    )
+    tenant_id = models.CharField(max_length=64)
+    # `oid`: the same for this user in every app of the tenant (unlike `sub`), and never reused.
+    object_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        default_permissions = ()
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant_id", "object_id"], name="portal_entra_account_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.object_id}@{self.tenant_id}"

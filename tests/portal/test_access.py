@@ -11,11 +11,14 @@ PUBLIC = {"/login/", "/admin/login/", "/healthz", "/favicon.ico"}
 JOIN_LINKS = {"/join/sample/", "/join/sample/token"}
 # So is a calendar feed's secret (tests/invitations/test_feeds.py).
 FEEDS = {"/invitations/feed/sample.ics"}
+# Sign-in with Entra ID starts and ends signed out; off (as here) it is not found
+# (tests/portal/test_entra.py signs in through it).
+ENTRA = {"/oidc/authenticate/", "/oidc/callback/"}
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    "url", [path for path, _ in all_urls() if path not in PUBLIC | JOIN_LINKS | FEEDS]
+    "url", [path for path, _ in all_urls() if path not in PUBLIC | JOIN_LINKS | FEEDS | ENTRA]
 )
 def test_it_sends_a_signed_out_visitor_to_sign_in(client, url):
     response = client.get(url)
@@ -38,6 +41,12 @@ def test_a_join_link_needs_no_sign_in_and_a_wrong_one_is_not_found(client):
 @pytest.mark.django_db
 def test_a_calendar_feed_needs_no_sign_in_and_a_wrong_one_is_not_found(client):
     assert client.get("/invitations/feed/sample.ics").status_code == 404
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", sorted(ENTRA))
+def test_entra_sign_in_needs_no_sign_in_and_is_not_found_when_off(client, url):
+    assert client.get(url).status_code == 404
 
 
 def test_the_list_of_urls_covers_the_portal_and_the_admin():
