@@ -4,6 +4,7 @@ from django import template
 from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
 
+from invitations.models import Invitation, Status
 from invitations.services import MANAGE, calendar_of
 
 register = template.Library()
@@ -23,6 +24,10 @@ def invitations_panel(context) -> str:
             "room": room,
             "may_manage": may_manage,
             "enabled": calendar_of(room.pk).invitations_enabled if may_manage else None,
+            # Refusals are final (a bad address): the room page says so, not only their page.
+            "refused": Invitation.objects.filter(room_id=room.pk, status=Status.FAILED).count()
+            if may_manage
+            else 0,
             "csrf_token": get_token(request),
             "next": request.get_full_path(),
         },

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from benchmarks.seed import Sizes, seed
@@ -205,7 +206,7 @@ def test_a_room_with_invitations_off_sends_nothing(scheduler, inbox, deliver):
     assert not Invitation.objects.exists()
 
 
-def test_a_refused_address_is_final_and_shown(scheduler, inbox, deliver, emulator):
+def test_a_refused_address_is_final_and_shown(client, scheduler, inbox, deliver, emulator):
     emulator.email.mark_bad_address(ADA[1])
     room = _room(scheduler, ADA)
     deliver()
@@ -216,6 +217,9 @@ def test_a_refused_address_is_final_and_shown(scheduler, inbox, deliver, emulato
     deliver()
     assert len(inbox(ADA[1])) == 1  # ACS got it once and refused it; never asked again
     assert invitation.sync.state == "synced"
+    client.force_login(scheduler)
+    page = client.get(reverse("rooms:detail", args=[room.pk])).text
+    assert "ACS refused 1 e-mail about this room" in page
 
 
 def test_each_send_is_in_the_rooms_history_with_acs_answer(scheduler, inbox, deliver):
