@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from acs_emulator.timeutil import to_ticks
 from identities.models import Identity
+from invitations.models import RoomCalendar
 from invitations.services import skip_history
 from outbox import engine
 from portal import audit
@@ -453,6 +454,11 @@ def synced_rooms(count: int, per_room: int, owner, *, first_index: int, title: s
             Participant(room=room, identity=identity, role=role)
             for room, people in zip(rooms, rosters, strict=True)
             for identity, role in people
+        )
+        # These rooms measure the pushes to ACS Rooms: their role changes e-mail nobody (a
+        # room's invitations can be turned off, as here), so no send shares the worker or ACS.
+        RoomCalendar.objects.bulk_create(
+            RoomCalendar(room_id=room.pk, invitations_enabled=False) for room in rooms
         )
     return rooms
 
