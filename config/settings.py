@@ -57,6 +57,9 @@ INSTALLED_APPS = [
     # Top to bottom as they may import each other: the project, invitations, join links, rooms,
     # identities, the core.
     "config.apps.ProjectConfig",
+    # The REST API for other systems (api/; django-ninja, which serves its docs page's files).
+    "api",
+    "ninja",
     "invitations",
     "joining",
     "rooms",
@@ -71,6 +74,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before anything reads the request's text or the session (the time zone middleware reads the
     # user's zone from it): a NUL, even in the session cookie, gets a 400 naming where.
+    # The API answers the same refusal in its JSON error shape.
+    "api.middleware.ApiRefuseNulMiddleware",
     "portal.middleware.RefuseUnstorableInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -30,4 +30,6 @@ urlpatterns = [
     # Browsers ask for /favicon.ico on pages that name no icon (the admin's).
     path("favicon.ico", views.favicon, name="favicon"),
     path("admin/", admin.site.urls),
+    # The REST API (bearer tokens, JSON; docs/api.md) and the user's API tokens page.
+    path("api/", include("api.urls")),
 ]

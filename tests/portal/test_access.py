@@ -7,6 +7,10 @@ from portal.access import AUDITORS, GROUP_PERMISSIONS, ROLE_ADMINS, SCHEDULERS
 from tests.urls import all_urls
 
 PUBLIC = {"/login/", "/admin/login/", "/healthz", "/favicon.ico"}
+# Health probes are for load balancers and monitors (tests/ops/test_health.py): no sign-in. The
+# full report is red here (no task worker runs), so it is not among the 200s below.
+PUBLIC |= {"/healthz/live", "/healthz/ready"}
+HEALTH_REPORT = {"/health/"}
 # A personal join link is its own key (tests/joining): no sign-in; a wrong one is not found.
 JOIN_LINKS = {"/join/sample/", "/join/sample/token"}
 # So is a calendar feed's secret (tests/invitations/test_feeds.py).
@@ -14,11 +18,31 @@ FEEDS = {"/invitations/feed/sample.ics"}
 # Sign-in with Entra ID starts and ends signed out; off (as here) it is not found
 # (tests/portal/test_entra.py signs in through it).
 ENTRA = {"/oidc/authenticate/", "/oidc/callback/"}
+# The REST API takes a bearer token, not a sign-in: without one it answers 401 in JSON rather
+# than redirecting (its token page and docs page are portal pages, and redirect). Its OpenAPI
+# document is public, as every client reads it first.
+API_SCHEMA = {"/api/openapi.json"}
+API_ROOT = {"/api/"}
+API = (
+    {
+        path
+        for path, entry in all_urls()
+        if path.startswith("/api/") and entry.name not in {"tokens", "openapi-view"}
+    }
+    - API_SCHEMA
+    - API_ROOT
+)
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    "url", [path for path, _ in all_urls() if path not in PUBLIC | JOIN_LINKS | FEEDS | ENTRA]
+    "url",
+    [
+        path
+        for path, _ in all_urls()
+        if path
+        not in PUBLIC | JOIN_LINKS | FEEDS | ENTRA | API | API_SCHEMA | API_ROOT | HEALTH_REPORT
+    ],
 )
 def test_it_sends_a_signed_out_visitor_to_sign_in(client, url):
     response = client.get(url)
@@ -47,6 +71,28 @@ def test_a_calendar_feed_needs_no_sign_in_and_a_wrong_one_is_not_found(client):
 @pytest.mark.parametrize("url", sorted(ENTRA))
 def test_entra_sign_in_needs_no_sign_in_and_is_not_found_when_off(client, url):
     assert client.get(url).status_code == 404
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", sorted(API))
+def test_the_api_answers_a_visitor_without_a_token_401_in_json(client, url):
+    response = client.get(url)
+    # A path that takes only POST or DELETE refuses GET before it looks for the token.
+    assert response.status_code in {401, 405}
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] in {"unauthenticated", "method_not_allowed"}
+
+
+@pytest.mark.django_db
+def test_the_api_root_is_a_json_404_that_points_to_the_docs(client):
+    response = client.get("/api/")
+    assert response.status_code == 404
+    assert "/api/docs" in response.json()["error"]["message"]
+
+
+@pytest.mark.django_db
+def test_the_api_schema_needs_no_sign_in(client):
+    assert client.get("/api/openapi.json").json()["openapi"].startswith("3.")
 
 
 def test_the_list_of_urls_covers_the_portal_and_the_admin():

@@ -30,6 +30,9 @@ PUBLIC |= {"joining:join", "joining:token"}
 # So is a calendar feed's secret (tests/invitations/test_feeds.py: no sign-in, a neutral 404).
 PUBLIC |= {"invitations:feed"}
 ANY_SIGNED_IN = None
+# The REST API's endpoints take bearer tokens, not sessions: tests/api/test_permission_matrix.py
+# runs each of them for every group. Its token page and docs page are portal pages (PORTAL).
+API_PAGES = {"api:tokens", "api:openapi-view"}
 
 # URL name → {method: the permission it needs (None: any signed-in user)}.
 PORTAL = {
@@ -85,6 +88,8 @@ PORTAL = {
     "invitations:preview": {"GET": "rooms.add_participant"},
     "invitations:resend": {"POST": "rooms.add_participant"},
     "invitations:feed_settings": {"GET": ANY_SIGNED_IN, "POST": ANY_SIGNED_IN},
+    "api:tokens": {"GET": ANY_SIGNED_IN, "POST": ANY_SIGNED_IN},
+    "api:openapi-view": {"GET": ANY_SIGNED_IN},
 }
 
 # Admin pages that belong to no model: any staff member may open them.
@@ -136,11 +141,12 @@ def _routes():
 
 
 ROUTES = _routes()
+API_ENDPOINTS = {name for name in ROUTES if name.startswith("api:") and name not in API_PAGES}
 
 
 def _cases():
     for name, path in sorted(ROUTES.items()):
-        if name in PUBLIC or name in ADMIN_SKIPPED or name == "admin:app_list":
+        if name in PUBLIC | API_ENDPOINTS or name in ADMIN_SKIPPED or name == "admin:app_list":
             continue
         if "." in name:
             # Unnamed admin redirects (<pk>/ → <pk>/change/) resolve to their view's dotted path.
@@ -292,7 +298,11 @@ def test_every_url_answers_each_user_as_its_permission_says(
 
 
 def test_the_matrix_names_every_portal_url():
-    portal = {name for name in ROUTES if not name.startswith("admin:") and name not in PUBLIC}
+    portal = {
+        name
+        for name in ROUTES
+        if not name.startswith("admin:") and name not in PUBLIC | API_ENDPOINTS
+    }
     assert portal == set(PORTAL)
 
 

@@ -1,0 +1,1 @@
+"""The REST API for other systems: the pages' services and permissions behind bearer tokens."""
