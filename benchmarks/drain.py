@@ -95,7 +95,9 @@ def _release() -> None:
     DBTaskResult.objects.filter(status="READY").update(run_after=get_date_max())
 
 
-def run(report: Report, seeded: Seeded, *, rooms: int, workers: tuple[int, ...] = (1, 4)) -> None:
+def run(
+    report: Report, seeded: Seeded, *, rooms: int, workers: tuple[int, ...] = (1, 2, 4)
+) -> None:
     run_dir = settings.RUN_DIR
     state = run_dir / "acs-drain.sqlite3"
     emulator = acs.embedded_emulator(state)
