@@ -19,6 +19,7 @@ from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.identity import DefaultAzureCredential
 
 from acs_gateway.transport import WsgiTransport
+from portal.logging import current_request_id
 
 if TYPE_CHECKING:
     from acs_emulator import Emulator
@@ -60,6 +61,16 @@ class RepeatabilityPolicy(SansIOHTTPPolicy):
         request.http_request.headers["Repeatability-First-Sent"] = format_datetime(
             first_sent.astimezone(UTC), usegmt=True
         )
+
+
+class ClientRequestIdPolicy(SansIOHTTPPolicy):
+    """Sends the id of the request (or task) that caused the call as `x-ms-client-request-id`
+    (portal.logging), instead of the SDK's fresh one per call: ACS echoes it, its logs keep
+    it, and the portal's log lines and audit events name the same id."""
+
+    def on_request(self, request) -> None:
+        if request_id := current_request_id():
+            request.http_request.headers["x-ms-client-request-id"] = request_id
 
 
 # --------------------------------------------------------------------------- client factories
@@ -202,6 +213,7 @@ def make_client(
     kwargs.setdefault("api_version", default_api_version)
     if default_api_version == ROOMS_API_VERSION:
         kwargs["per_call_policies"] = [RepeatabilityPolicy(), *kwargs.get("per_call_policies", [])]
+    kwargs["per_call_policies"] = [*kwargs.get("per_call_policies", []), ClientRequestIdPolicy()]
     # Not from_connection_string: it forces https, which breaks http endpoints.
     return cls(endpoint, credential, **kwargs)
 

@@ -17,6 +17,8 @@ from portal.env import (
     read_str,
     read_time_zone,
 )
+from portal.logging import configure_structlog
+from portal.logging import formatter as log_formatter
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -53,6 +55,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "pgtrigger",
     "axes",
+    # Health probes' report page and `manage.py health_check` (config/health.py).
+    "health_check",
     # The task worker is `run_worker` (outbox/worker.py); `db_worker` is django_tasks_db's.
     # Top to bottom as they may import each other: the project, invitations, join links, rooms,
     # identities, the core.
@@ -70,6 +74,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every response, even a redirect or a refusal, answers with the request's id.
+    "portal.logging.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before anything reads the request's text or the session (the time zone middleware reads the
@@ -324,10 +330,14 @@ SERIES_HORIZON_DAYS = read_int("SERIES_HORIZON_DAYS", 56, minimum=1)
 # Error reports hide the ACS connection string, keys and tokens (see portal/errors.py).
 DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.errors.SecretsFilter"
 
+# Logs: JSON lines (LOG_FORMAT=json, the default without DEBUG) or readable console lines, every
+# line with the request id of the request or task it belongs to (portal/logging.py, structlog).
+LOG_FORMAT = read_choice("LOG_FORMAT", "console" if DEBUG else "json", ("json", "console"))
+configure_structlog()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "formatters": {"structured": log_formatter(LOG_FORMAT)},
     # A 403 is one WARNING line naming the user, the path and the permission, not a traceback.
     "filters": {
         "forbidden": {"()": "portal.middleware.ForbiddenWithoutTraceback"},
@@ -337,7 +347,7 @@ LOGGING = {
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": "structured",
             "filters": ["join_secrets"],
         }
     },
@@ -352,3 +362,11 @@ LOGGING = {
         "django.server": {"handlers": ["console"], "propagate": False, "filters": ["join_secrets"]},
     },
 }
+
+# Health probes (config/health.py, docs/deployment.md): /healthz/live, /healthz/ready, /health/.
+# The report turns red when the oldest change not yet pushed to ACS is older than this.
+HEALTH_BACKLOG_MAX_AGE = read_int("HEALTH_BACKLOG_MAX_AGE", 300, minimum=1)
+# How long the report keeps ACS's answer, so frequent probes call ACS rarely.
+HEALTH_ACS_CACHE_SECONDS = read_int("HEALTH_ACS_CACHE_SECONDS", 30, minimum=0)
+# A load balancer probes gunicorn over plain HTTP, past the TLS proxy: no redirect to https.
+SECURE_REDIRECT_EXEMPT = [r"^healthz(/|$)", r"^health/"]

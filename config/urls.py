@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from config import views
+from config import health, views
 from portal import entra, history, preferences
 from portal.login import PortalAdminAuthenticationForm, PortalLoginView
 
@@ -27,6 +27,10 @@ urlpatterns = [
     path("oidc/callback/", entra.callback, name="oidc_authentication_callback"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
+    # Probes for load balancers and monitors, no sign-in (config/health.py says which is which).
+    path("healthz/live", health.liveness, name="health_live"),
+    path("healthz/ready", health.readiness, name="health_ready"),
+    path("health/", health.report, name="health"),
     # Browsers ask for /favicon.ico on pages that name no icon (the admin's).
     path("favicon.ico", views.favicon, name="favicon"),
     path("admin/", admin.site.urls),

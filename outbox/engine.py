@@ -25,6 +25,7 @@ from django.utils import timezone
 import acs_gateway as acs
 from outbox.models import Entry, SyncState
 from outbox.registry import pusher
+from portal.logging import current_request_id, new_request_id, request_context
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +146,8 @@ class _Enqueue:
     def __init__(self, kind: str, pk: int):
         self.key = (kind, pk)
         self.ran = False
+        # Taken now: the commit may come after the request's context is gone.
+        self.request_id = current_request_id()
 
     def __eq__(self, other) -> bool:
         return isinstance(other, _Enqueue) and other.key == self.key
@@ -154,7 +157,7 @@ class _Enqueue:
 
     def __call__(self) -> None:
         self.ran = True
-        enqueue(*self.key)
+        enqueue(*self.key, request_id=self.request_id)
 
 
 def _enqueue_on_commit(kind: str, pk: int) -> None:
@@ -208,9 +211,19 @@ def record_synced_many(kind: str, books: dict[int, dict], *, at: datetime) -> No
     )
 
 
-def enqueue(kind: str, pk: int) -> None:
-    """Enqueue the object's push task now (a duplicate finds the row held or confirmed)."""
-    push_task.enqueue(kind, pk)
+def enqueue(kind: str, pk: int, *, request_id: str | None = None) -> None:
+    """Enqueue the object's push task now (a duplicate finds the row held or confirmed).
+
+    The task takes the id of the request that caused it along (a kwarg: task arguments are
+    JSON), so its log lines, audit events and ACS calls name that request. By default the
+    current one's.
+    """
+    if request_id is None:
+        request_id = current_request_id()
+    if request_id:
+        push_task.enqueue(kind, pk, request_id=request_id)
+    else:
+        push_task.enqueue(kind, pk)
 
 
 def sweep(*, limit: int = 500) -> int:
@@ -486,6 +499,10 @@ def run(kind: str, pk: int) -> str:
 
 
 @task
-def push_task(kind: str, object_id: int) -> str:
-    """The one push task, for every kind: the registry knows the kind's model and pusher."""
-    return run(kind, object_id)
+def push_task(kind: str, object_id: int, request_id: str = "") -> str:
+    """The one push task, for every kind: the registry knows the kind's model and pusher.
+
+    `request_id`: the request that enqueued it; a push the sweep enqueued gets an id of its own.
+    """
+    with request_context(request_id or new_request_id()):
+        return run(kind, object_id)

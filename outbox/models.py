@@ -55,6 +55,12 @@ class Entry(models.Model):
                 name="outbox_entry_due",
             ),
             models.Index(fields=["state"], name="outbox_entry_state"),
+            # The health check's backlog age: the oldest unpushed change, first in this index.
+            models.Index(
+                fields=["marked_at"],
+                condition=models.Q(state__in=["pending", "failed"]),
+                name="outbox_entry_backlog",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -63,3 +69,19 @@ class Entry(models.Model):
     @property
     def in_sync(self) -> bool:
         return self.state == SyncState.SYNCED
+
+
+class WorkerHeartbeat(models.Model):
+    """A task worker's sign of life: its housekeeping thread stamps `seen_at` every few seconds.
+
+    The health check (config/health.py) reads the latest stamp: no worker seen for a minute
+    means nothing is pushing changes to ACS. A worker that stops cleanly deletes its row.
+    """
+
+    worker_id = models.CharField(max_length=64, unique=True)
+    host = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    seen_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.worker_id} ({self.host}, pid {self.pid})"

@@ -10,8 +10,9 @@ when the worker resumes; each try in between only at DEBUG.
 Beside it a housekeeping thread runs the outbox's one scheduler (`outbox.engine.sweep`: it
 enqueues every push that is due, a retry whose time has come or one whose worker's lease ran
 out) when the next retry is due and at least every SWEEP_EVERY seconds, prunes finished
-task results (django-tasks-db's `prune_db_task_results`) once an hour, and runs the periodic
-jobs the apps registered (outbox.registry.every: the rooms app rolls its series' horizon).
+task results (django-tasks-db's `prune_db_task_results`) once an hour, runs the periodic
+jobs the apps registered (outbox.registry.every: the rooms app rolls its series' horizon), and
+stamps the worker's heartbeat every 10 s (outbox.heartbeat; the health check reads it).
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from django.utils import timezone
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 
-from outbox import registry
-from outbox.engine import next_try_after, sweep
+from outbox import heartbeat, registry
+from outbox.engine import new_worker_id, next_try_after, sweep
 
 log = logging.getLogger(__name__)
 
@@ -220,9 +221,15 @@ class Housekeeper(threading.Thread):
         sweep_every: float = SWEEP_EVERY,
         prune_every: float = PRUNE_EVERY,
         clock: Callable[[], float] = time.monotonic,
+        worker_id: str = "",
+        beat_every: float = heartbeat.BEAT_EVERY,
     ):
         super().__init__(name="housekeeper", daemon=True)
         self.backend_name = backend_name
+        # The heartbeat's row: the worker's own id (db_worker's --worker-id), one per process.
+        self.worker_id = worker_id or new_worker_id()
+        self.beat_every = beat_every
+        self.next_beat = clock()
         self.sweep_every = sweep_every
         self.prune_every = prune_every
         self.clock = clock
@@ -239,12 +246,18 @@ class Housekeeper(threading.Thread):
 
     def stop(self) -> None:
         self.stopping.set()
+        # A clean stop says goodbye, so the health check does not wait a minute to notice.
+        with suppress(Exception):  # the database may be what stopped us
+            heartbeat.stopped(self.worker_id)
 
     def tick(self) -> float:
         """One round; returns the seconds to wait before the next."""
         wait = self.sweep_every
         try:
             close_old_connections()
+            if self.clock() >= self.next_beat:
+                heartbeat.beat(self.worker_id)
+                self.next_beat = self.clock() + self.beat_every
             if swept := sweep(limit=SWEEP_BATCH):
                 log.info("Enqueued %d due pushes", swept)
             wait = self.until_next_try() if swept < SWEEP_BATCH else SWEEP_SOONEST

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.duration import duration_iso_string
 from django.utils.functional import Promise
 
+from portal.logging import current_request_id
 from portal.models import GENESIS_HASH, AuditChainHead, AuditEvent, allow_append
 
 __all__ = ["REDACTED", "append", "diff", "event", "json_safe", "record", "scrub", "snapshot"]
@@ -181,7 +182,8 @@ def event(
         # Converted first, so scrub() walks plain dicts, lists and strings only.
         changes=scrub(json_safe(changes or {})),
         acs_outcome=scrub(json_safe(acs_outcome or {})),
-        request_id=(request_id or "")[:64],
+        # The request (or task) that caused the event, unless the caller names another.
+        request_id=(request_id or current_request_id())[:64],
     )
 
 

@@ -29,6 +29,8 @@ PUBLIC = {"login", "healthz", "favicon", "admin:login"}
 PUBLIC |= {"joining:join", "joining:token"}
 # So is a calendar feed's secret (tests/invitations/test_feeds.py: no sign-in, a neutral 404).
 PUBLIC |= {"invitations:feed"}
+# Health probes are for load balancers and monitors (tests/ops/test_health.py: no sign-in).
+PUBLIC |= {"health_live", "health_ready", "health"}
 ANY_SIGNED_IN = None
 # The REST API's endpoints take bearer tokens, not sessions: tests/api/test_permission_matrix.py
 # runs each of them for every group. Its token page and docs page are portal pages (PORTAL).

@@ -78,7 +78,11 @@ class Command(db_worker.Command):
 
         def run() -> None:
             # A --batch drain ends when the queue is empty: no housekeeping for it.
-            housekeeper = None if batch else Housekeeper(backend_name=backend_name)
+            housekeeper = (
+                None
+                if batch
+                else Housekeeper(backend_name=backend_name, worker_id=worker.worker_id)
+            )
             if housekeeper:
                 housekeeper.start()
             try:
