@@ -63,31 +63,39 @@ class Database(checks.Database):
             raise ServiceUnavailable("database unavailable") from exc
 
 
+class _PortalCheck(HealthCheck):
+    """A check of the portal's own: `check()` runs in the request's thread (so it uses the
+    request's database connection), and a database error reads "database unavailable"."""
+
+    async def run(self) -> None:
+        await sync_to_async(self._guarded)()
+
+    def _guarded(self) -> None:
+        try:
+            self.check()
+        except db.Error as exc:
+            raise ServiceUnavailable("database unavailable") from exc
+
+    def check(self) -> None:
+        raise NotImplementedError
+
+
 @dataclasses.dataclass
-class Migrations(HealthCheck):
+class Migrations(_PortalCheck):
     """Every migration this code knows is applied (a release whose `migrate` did not run)."""
 
     alias: str = "default"
 
-    async def run(self) -> None:
-        await sync_to_async(self.check)()
-
     def check(self) -> None:
-        try:
-            executor = MigrationExecutor(connections[self.alias])
-            plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
-        except db.Error as exc:
-            raise ServiceUnavailable("database unavailable") from exc
+        executor = MigrationExecutor(connections[self.alias])
+        plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
         if plan:
             raise ServiceUnavailable(f"{len(plan)} migration(s) not applied: run manage.py migrate")
 
 
 @dataclasses.dataclass
-class TaskWorkers(HealthCheck):
+class TaskWorkers(_PortalCheck):
     """A task worker stamped its heartbeat within the last minute (outbox.heartbeat)."""
-
-    async def run(self) -> None:
-        await sync_to_async(self.check)()
 
     def check(self) -> None:
         if heartbeat.alive():
@@ -114,11 +122,8 @@ def oldest_unpushed_change():
 
 
 @dataclasses.dataclass
-class SyncBacklog(HealthCheck):
+class SyncBacklog(_PortalCheck):
     """No change has waited longer than HEALTH_BACKLOG_MAX_AGE seconds to reach ACS."""
-
-    async def run(self) -> None:
-        await sync_to_async(self.check)()
 
     def check(self) -> None:
         oldest = oldest_unpushed_change()
@@ -174,14 +179,11 @@ def probe_acs() -> str:
 
 
 @dataclasses.dataclass
-class AcsReachable(HealthCheck):
+class AcsReachable(_PortalCheck):
     """ACS (or the embedded emulator) answers a signed call; the answer is kept for
     HEALTH_ACS_CACHE_SECONDS, so frequent probes from many monitors call ACS rarely."""
 
     timeout = timedelta(seconds=ACS_CONNECT_TIMEOUT + ACS_READ_TIMEOUT)
-
-    async def run(self) -> None:
-        await sync_to_async(self.check)()
 
     def check(self) -> None:
         problem = cache.get(ACS_CACHE_KEY)

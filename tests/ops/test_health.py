@@ -73,6 +73,18 @@ def test_readiness_is_503_when_the_database_is_unreachable(database_down):
     assert "hunter2" not in response.content.decode()
 
 
+def test_the_report_says_database_unavailable_in_every_check_that_reads_it(emulator, database_down):
+    status, verdicts = _report(Client(raise_request_exception=False))
+    assert status == 503
+    assert verdicts == {
+        **dict.fromkeys(
+            ["Database", "Migrations", "TaskWorkers", "SyncBacklog"],
+            "Unavailable: database unavailable",
+        ),
+        "AcsReachable": "OK",
+    }
+
+
 def test_readiness_is_503_while_a_migration_is_not_applied(client):
     with mock.patch(
         "django.db.migrations.executor.MigrationExecutor.migration_plan",
