@@ -168,6 +168,8 @@ ENTRA_SIGN_IN = ENTRA.enabled
 globals().update(ENTRA.oidc_settings())
 if ENTRA_SIGN_IN:
     AUTHENTICATION_BACKENDS.append("portal.entra.EntraBackend")
+# django-axes counts failed password sign-ins only, not failed Entra ID callbacks.
+AXES_WHITELIST_CALLABLE = "portal.login.not_a_password_attempt"
 # false: only superusers (the break-glass account) may sign in with a password; others use Entra.
 PASSWORD_SIGN_IN = read_bool("PASSWORD_SIGN_IN", True)
 if not PASSWORD_SIGN_IN and not ENTRA_SIGN_IN:

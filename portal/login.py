@@ -84,6 +84,16 @@ def client_address(request) -> str | None:
     return address
 
 
+def not_a_password_attempt(request, credentials=None) -> bool:
+    """True for a sign-in that checks no password (AXES_WHITELIST_CALLABLE): Entra ID's callback.
+
+    The lock-out is against password guessing. Entra ID's callback (portal.entra) carries a code,
+    a nonce and a PKCE verifier instead: its failures (a misconfigured secret, a replayed link)
+    must not lock everyone behind the same address out of Entra ID sign-in.
+    """
+    return credentials is not None and "password" not in credentials and "nonce" in credentials
+
+
 def _minutes_left(request, username: str | None) -> int:
     cool_off = get_cool_off(request)
     latest = AccessAttempt.objects.filter(

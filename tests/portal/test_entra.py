@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
+from axes.models import AccessAttempt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.contrib.auth.models import Group
 from django.contrib.messages import get_messages
@@ -334,3 +335,13 @@ def test_password_sign_in_off_without_entra_stops_start_up():
         check=False,
     )
     assert "PASSWORD_SIGN_IN=false needs sign-in with Entra ID" in completed.stderr
+
+
+@pytest.mark.django_db
+def test_failed_entra_sign_ins_lock_nobody_out(client, settings, entra):
+    settings.OIDC_RP_CLIENT_SECRET = "wrong"
+    for _ in range(settings.AXES_FAILURE_LIMIT + 1):
+        assert sign_in_with_entra(client, SAM)["Location"] == "/login/"
+    settings.OIDC_RP_CLIENT_SECRET = demo.PORTAL_CLIENT_SECRET
+    assert sign_in_with_entra(client, SAM)["Location"] == "/"
+    assert not AccessAttempt.objects.exists()
