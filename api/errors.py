@@ -68,7 +68,9 @@ def error_response(
     body: dict = {"code": code, "message": message, "field": field, "details": details or []}
     if current is not None:
         body["current"] = current
-    response = JsonResponse({"error": body}, status=status, json_dumps_params={"default": str})
+    response = JsonResponse(
+        {"error": body}, status=status, json_dumps_params={"default": str, "ensure_ascii": False}
+    )
     for name, value in (headers or {}).items():
         response[name] = value
     return response

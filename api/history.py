@@ -45,6 +45,7 @@ class HistoryParams(Schema):
     until: Instant | None = Field(None, description="Exclusive")
     before: Id | None = Field(None, description="Events older than this id (the `older` cursor)")
     after: Id | None = Field(None, description="Events newer than this id (the `newer` cursor)")
+    limit: int = Field(selectors.PAGE_SIZE, ge=1, le=200, description="Events per page")
 
 
 def event_out(event) -> dict:
@@ -65,7 +66,8 @@ def event_out(event) -> dict:
 
 @router.get("/history", response=HistoryPage, summary="Read the history")
 def history(request, params: Query[HistoryParams]):
-    """Newest first, 50 events a page; no count, so every page costs the same."""
+    """Newest first, 50 events a page unless `limit` says; no count, so every page costs the
+    same."""
     require(request.auth, "portal.view_auditevent", "read the history")
     filters = selectors.HistoryFilters(
         actor=params.actor,
@@ -76,7 +78,9 @@ def history(request, params: Query[HistoryParams]):
         since=params.since,
         until=params.until,
     )
-    page = selectors.history_page(filters, before=params.before, after=params.after)
+    page = selectors.history_page(
+        filters, before=params.before, after=params.after, size=params.limit
+    )
     return {
         "items": [event_out(event) for event in page.events],
         "older": page.older,

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 
 from api import tokens
@@ -35,8 +36,14 @@ class ApiClient:
     def patch(self, path, body=None, **kwargs):
         return self._send("patch", path, body, **kwargs)
 
-    def delete(self, path, **kwargs):
-        return self._send("delete", path, **kwargs)
+    def delete(self, path, body=None, **kwargs):
+        return self._send("delete", path, body, **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttle():
+    """Each test starts with no requests counted against the rate limit (kept in the cache)."""
+    cache.clear()
 
 
 def client_for(user) -> ApiClient:
