@@ -1,6 +1,5 @@
 """The API object: token auth, throttling, one error shape, and the OpenAPI document."""
 
-from django.conf import settings
 from ninja import NinjaAPI
 from ninja.throttling import AuthRateThrottle
 
@@ -25,6 +24,10 @@ the same request answers the first answer again (`Idempotent-Replayed: true`); t
 another request is a 422. An access token in an answer is never kept: its replay carries
 `"token": null`.
 """
+
+# Per user, whichever of their tokens: generous for a sync job, a brake on a runaway loop.
+# Counted in Django's cache: with the default local-memory cache each process counts alone.
+RATE = "600/m"
 
 # Statuses any operation may answer besides its own, all in the error shape.
 ERROR_STATUSES = {
@@ -73,7 +76,7 @@ api = PortalApi(
     version="1",
     description=DESCRIPTION,
     auth=TokenAuth(),
-    throttle=[AuthRateThrottle(getattr(settings, "API_RATE", "600/m"))],
+    throttle=[AuthRateThrottle(RATE)],
     urls_namespace="api",
     # The docs page is a portal page: signed-in staff only (the sign-in middleware applies).
     docs_url="/docs",
