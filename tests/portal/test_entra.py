@@ -133,6 +133,9 @@ def test_a_first_sign_in_creates_the_user_with_the_mapped_group(client, entra):
         "portal.user.groups_changed_by_entra",
         "portal.user.signed_in_with_entra",
     }
+    history = client.get("/history/")
+    assert history.status_code == 200
+    assert "signed in with entra" in history.content.decode().lower()
 
 
 @pytest.mark.django_db
