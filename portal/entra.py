@@ -40,6 +40,11 @@ USERNAME_TAKEN = (
     "user, so it is not taken over."
 )
 INACTIVE = "this portal account is deactivated."
+GROUPS_OVERAGE = (
+    "Entra ID sent no list of groups, as it does for someone in more than 200 of them, so the "
+    "portal cannot tell which groups apply (an administrator can assign the groups to the "
+    "application, or map app roles instead)."
+)
 # The callback view reads the backend's reason from the request.
 _REASON = "entra_failure_reason"
 # Claims the portal needs on every ID token.
@@ -119,6 +124,9 @@ class EntraBackend(OIDCAuthenticationBackend):
         missing = [name for name in REQUIRED_CLAIMS if not claims.get(name)]
         if missing:
             raise EntraRefusal(MISSING_CLAIMS.format(claims=", ".join(missing)))
+        # Without the list, re-applying the groups would take away every mapped one.
+        if "groups" in (claims.get("_claim_names") or {}):
+            raise EntraRefusal(GROUPS_OVERAGE)
         return True
 
     def filter_users_by_claims(self, claims):

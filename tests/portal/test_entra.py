@@ -286,6 +286,13 @@ def test_a_bad_token_is_refused(entra, entra_server, changes, says):
 
 
 @pytest.mark.django_db
+def test_a_token_without_the_group_list_is_refused_rather_than_taking_groups_away(entra):
+    claims = _claims(entra, groups=None, _claim_names={"groups": "src1"})
+    with pytest.raises(EntraRefusal, match="no list of groups"):
+        EntraBackend().verify_claims(claims)
+
+
+@pytest.mark.django_db
 def test_a_token_signed_by_another_key_is_refused(entra, entra_server):
     forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     kid = entra_server.emulator.entra.kid()
