@@ -17,6 +17,7 @@ import pytest
 from django.contrib.sessions.models import Session
 from django.core.management import call_command, get_commands
 from django.core.management.base import CommandError
+from django.db import OperationalError
 from django.utils import timezone
 from gunicorn.config import Config
 
@@ -209,7 +210,8 @@ def test_the_units_are_web_a_worker_template_and_a_maintenance_timer():
 # --------------------------------------------------------------------------- maintenance
 
 
-@pytest.mark.django_db
+# It closes its connections after each round, as a long-lived loop must: a transactional test.
+@pytest.mark.django_db(transaction=True)
 def test_maintenance_deletes_expired_sessions_and_keeps_live_ones():
     now = timezone.now()
     Session.objects.create(session_key="old", session_data="", expire_date=now - timedelta(1))
@@ -221,3 +223,41 @@ def test_maintenance_deletes_expired_sessions_and_keeps_live_ones():
 def test_maintenance_refuses_a_negative_period():
     with pytest.raises(CommandError, match="Must be 0"):
         call_command("maintenance", "--every", "-5")
+
+
+class _Stop(BaseException):
+    """Ends the maintenance loop from its sleep."""
+
+
+def test_the_maintenance_loop_outlives_a_failed_round(monkeypatch, caplog):
+    from config.management.commands import maintenance
+
+    rounds = []
+
+    def clearsessions(name):
+        rounds.append(name)
+        if len(rounds) == 1:
+            raise OperationalError("the database went away")
+
+    def sleep(seconds):
+        assert seconds == 60
+        if len(rounds) == 2:
+            raise _Stop
+
+    monkeypatch.setattr(maintenance, "call_command", clearsessions)
+    monkeypatch.setattr(maintenance.time, "sleep", sleep)
+    with pytest.raises(_Stop):
+        call_command("maintenance", "--every", "60")
+    assert rounds == ["clearsessions", "clearsessions"]
+    assert "Maintenance failed; trying again in 60 s" in caplog.text
+
+
+def test_a_single_maintenance_run_fails_loudly(monkeypatch):
+    from config.management.commands import maintenance
+
+    def clearsessions(name):
+        raise OperationalError("the database went away")
+
+    monkeypatch.setattr(maintenance, "call_command", clearsessions)
+    with pytest.raises(OperationalError):
+        call_command("maintenance")

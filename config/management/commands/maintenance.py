@@ -6,12 +6,16 @@ with every sign-in otherwise). Finished task results need none: run_worker prune
 which has no timer, runs it as a loop (`--every 86400`).
 """
 
+import logging
 import time
 from argparse import ArgumentParser, ArgumentTypeError
 from typing import Any
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import connections
+
+log = logging.getLogger(__name__)
 
 
 def seconds(value: str) -> int:
@@ -38,8 +42,19 @@ class Command(BaseCommand):
 
     def handle(self, *, every: int, **options: Any) -> None:
         while True:
-            call_command("clearsessions")
-            self.stdout.write("Expired sessions deleted.")
+            try:
+                call_command("clearsessions")
+                # Logged, not printed: a line of the process's JSON log like every other.
+                log.info("Deleted the expired sessions")
+            except Exception:
+                if not every:
+                    raise
+                # A loop must outlive a database outage: honcho stops every process when one
+                # exits.
+                log.exception("Maintenance failed; trying again in %d s", every)
+            finally:
+                # A day-long sleep must not hold a connection the server may drop meanwhile.
+                connections.close_all()
             if not every:
                 return
             time.sleep(every)
