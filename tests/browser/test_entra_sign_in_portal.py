@@ -86,6 +86,10 @@ def test_with_password_sign_in_off_only_the_break_glass_superuser_uses_a_passwor
     page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_role("alert")).to_have_text(PASSWORD_SIGN_IN_OFF)
     screenshot(page, "password-sign-in-off")
+    page.goto("/admin/login/")
+    expect(page.get_by_role("link", name="Sign in with Microsoft Entra ID")).to_be_visible()
+    screenshot(page, "admin-login-with-entra")
+    page.goto("/login/")
 
     page.get_by_label("Username").fill(superuser.username)
     page.get_by_label("Password").fill(PASSWORD)

@@ -309,9 +309,12 @@ def test_the_login_page_offers_entra_only_when_configured(client, settings, entr
     assert "Sign in with Microsoft Entra ID" not in client.get("/login/").content.decode()
     assert client.get("/oidc/authenticate/").status_code == 404
     assert client.get("/oidc/callback/").status_code == 404
+    assert "Sign in with Microsoft Entra ID" not in client.get("/admin/login/").content.decode()
     use_entra(settings, entra_server, "http://testserver")
     page = client.get("/login/?next=/history/").content.decode()
     assert 'href="/oidc/authenticate/?next=/history/"' in page
+    admin_page = client.get("/admin/login/?next=/admin/rooms/").content.decode()
+    assert 'href="/oidc/authenticate/?next=/admin/rooms/"' in admin_page
 
 
 @pytest.mark.django_db
