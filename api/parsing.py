@@ -1,7 +1,7 @@
 """Input checks every endpoint shares: ids, times and JSON bodies the database can hold."""
 
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 from django.http import HttpRequest
@@ -14,8 +14,14 @@ Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 def _convertible(value: datetime) -> datetime:
-    # Every zone can convert years 1900-9998 (the room form's range); year 1 or 9999 in
-    # another zone overflows on the way to UTC.
+    """The instant in UTC, within years 1900-9998 (the room form's range) either way.
+
+    Every zone can convert those years; year 1 or 9999 in another zone overflows on the way to
+    UTC. And PostgreSQL refuses offsets beyond ±15:59, which ISO 8601 and Python allow (-21:18).
+    """
+    if not 1900 <= value.year <= 9998:
+        raise ValueError("must be between the years 1900 and 9998")
+    value = value.astimezone(UTC)
     if not 1900 <= value.year <= 9998:
         raise ValueError("must be between the years 1900 and 9998")
     return value

@@ -1,7 +1,10 @@
 """Bad input to the API gets a 4xx in the error shape, never a 500, and changes nothing: the
 classes of bad input the pages are tested with (tests/security/test_bad_input.py), in JSON."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from rooms.models import Room
 from tests.api.conftest import error_of
@@ -120,3 +123,14 @@ def test_a_method_the_path_does_not_take_is_a_405_in_the_error_shape(api):
     response = api.client.put("/api/rooms", headers=api.headers)
     assert response.status_code == 405
     assert error_of(response)["code"] == "method_not_allowed"
+
+
+def test_an_offset_postgresql_cannot_hold_is_read_as_its_utc_instant(api):
+    # ISO 8601 and Python allow -21:18; PostgreSQL refuses offsets beyond ±15:59.
+    response = api.get("/history", {"until": "2768-10-14T20:35:19-21:18"})
+    assert response.status_code == 200
+    start = (timezone.now() + timedelta(days=1)).replace(microsecond=0)
+    local = start.replace(tzinfo=None).isoformat() + "-21:18"
+    created = api.post("/rooms", {"title": "Far west", "valid_from": local})
+    assert created.status_code == 201, created.content
+    assert Room.objects.get().valid_from == start + timedelta(hours=21, minutes=18)
