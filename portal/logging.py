@@ -35,7 +35,8 @@ _request_id: ContextVar[str] = ContextVar("request_id", default="")
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    # A GUID in its usual form: what Azure's services expect in x-ms-client-request-id.
+    return str(uuid.uuid4())
 
 
 def well_formed(value: str | None) -> bool:

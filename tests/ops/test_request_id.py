@@ -5,6 +5,7 @@ import io
 import json
 import logging
 import sys
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -28,7 +29,8 @@ HEADER = "X-Request-ID"
 def test_a_request_without_an_id_gets_a_new_one(client):
     first = client.get("/healthz/live")[HEADER]
     second = client.get("/healthz/live")[HEADER]
-    assert len(first) == 32 and first != second
+    assert first != second
+    assert str(uuid.UUID(first)) == first  # a GUID, as Azure expects in x-ms-client-request-id
 
 
 def test_a_well_formed_incoming_id_is_kept(client):
@@ -43,7 +45,7 @@ def test_a_well_formed_incoming_id_is_kept(client):
 def test_a_malformed_incoming_id_is_replaced(client, offered):
     response = client.get("/healthz/live", HTTP_X_REQUEST_ID=offered)
     assert response.status_code == 200
-    assert response[HEADER] != offered and len(response[HEADER]) == 32
+    assert response[HEADER] != offered and len(response[HEADER]) == 36
 
 
 def test_a_redirect_to_sign_in_answers_with_the_id_too(client):
@@ -151,7 +153,7 @@ def test_a_push_the_sweep_enqueued_gets_an_id_of_its_own(monkeypatch):
     monkeypatch.setattr(engine, "run", lambda kind, pk: seen.append(current_request_id()))
     engine.push_task.call("room", 1)
     engine.push_task.call("room", 1, request_id="from-request")
-    assert len(seen[0]) == 32 and seen[1] == "from-request"
+    assert len(seen[0]) == 36 and seen[1] == "from-request"
     assert current_request_id() == ""
 
 
