@@ -4,6 +4,7 @@ buttons that revoke or renew a person's link."""
 from collections.abc import Callable
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
@@ -12,6 +13,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import select_template
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.csp import CSP
+from django.views.decorators.csp import csp_override
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_POST, require_safe
 
@@ -32,6 +35,20 @@ EMULATED_NOTICE = (
 JOIN_ONLY_NOTICE = "This token lets you join this room's call only, until the room ends."
 # The call panel (the call's front-end); a plain note stands in until it exists.
 CALL_TEMPLATES = ["joining/_call.html", "joining/_call_fallback.html"]
+
+
+def _call_policy() -> dict:
+    """The portal's Content-Security-Policy, opened only as far as ACS's Calling SDK needs on
+    the join page: it talks to Azure's and Teams' many hosts over HTTPS and WebSockets, runs
+    WebAssembly and starts workers from blob: URLs, and draws video into blob: and data: images.
+    """
+    policy = {name: list(values) for name, values in settings.SECURE_CSP.items()}
+    policy["connect-src"] = [*policy.get("connect-src", [CSP.SELF]), "https:", "wss:"]
+    policy["script-src"] = [*policy.get("script-src", [CSP.SELF]), CSP.WASM_UNSAFE_EVAL]
+    policy["worker-src"] = [CSP.SELF, "blob:"]
+    policy["img-src"] = [*policy.get("img-src", [CSP.SELF]), "blob:"]
+    policy["media-src"] = [CSP.SELF, "blob:", "mediastream:"]
+    return policy
 
 
 def _private(view: Callable) -> Callable:
@@ -63,6 +80,7 @@ def room_zone(owner) -> str:
 # HEAD too: mail scanners and link previews ask it; neither issues anything.
 @require_safe
 @ensure_csrf_cookie
+@csp_override(_call_policy())
 @_private
 def join(request: HttpRequest, secret: str) -> HttpResponse:
     link = links.find(secret)

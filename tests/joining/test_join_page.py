@@ -74,6 +74,28 @@ def test_within_the_window_it_shows_the_call_panel_with_its_token_url(client, li
     _assert_private(response)
 
 
+def _csp(response) -> dict[str, list[str]]:
+    policy = response.headers["Content-Security-Policy"]
+    return {part.split()[0]: part.split()[1:] for part in policy.split(";") if part.strip()}
+
+
+def test_the_join_page_lets_the_calling_sdk_reach_acs_and_no_other_page_does(
+    client, live_room, scheduler
+):
+    """ACS's Calling SDK talks to Azure over HTTPS and WebSockets, runs WebAssembly and starts
+    blob: workers; the portal's own pages keep 'self' only."""
+    joined = _csp(client.get(_path(links.link_for(person(live_room)))))
+    assert {"https:", "wss:"} <= set(joined["connect-src"])
+    assert "'wasm-unsafe-eval'" in joined["script-src"]
+    assert "'unsafe-inline'" not in joined["script-src"]
+    assert "blob:" in joined["worker-src"]
+    assert joined["frame-ancestors"] == ["'none'"] and joined["object-src"] == ["'none'"]
+
+    client.force_login(scheduler)
+    portal = _csp(client.get(reverse("rooms:list")))
+    assert portal["connect-src"] == ["'self'"] and "worker-src" not in portal
+
+
 @pytest.mark.parametrize("how", ["unknown", "tampered", "revoked", "room deleted", "truncated"])
 def test_every_link_that_leads_nowhere_gets_the_same_neutral_404(
     client, upcoming_room, scheduler, how
