@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from ninja import Router, Schema, Status
 from pydantic import Field
@@ -30,9 +31,14 @@ class ParticipantsAdd(Schema):
 
 class RolesChange(Schema):
     roles: dict[Id, RoleName] = Field(
-        min_length=1,
+        default_factory=dict,
         max_length=1000,
-        description="Participant id (as returned by the list) → its new role",
+        description="Participant id (as the list answers it) → its new role",
+    )
+    identities: dict[Id, RoleName] = Field(
+        default_factory=dict,
+        max_length=1000,
+        description="Identity id → the new role of that person in this room",
     )
 
 
@@ -46,6 +52,24 @@ def participant_out(participant: Participant) -> dict:
         "role": participant.role,
         "added_at": participant.added_at,
     }
+
+
+def _by_participant(room, data: RolesChange) -> dict[int, str]:
+    """The roles by participant id, people named by identity found among the room's."""
+    if not data.roles and not data.identities:
+        raise ValidationError({"roles": "Name at least one participant or identity and its role."})
+    roles: dict[int, str] = dict(data.roles)
+    if data.identities:
+        present = dict(
+            Participant.objects.filter(room=room, identity_id__in=data.identities).values_list(
+                "identity_id", "pk"
+            )
+        )
+        for identity, role in data.identities.items():
+            if identity not in present:
+                raise ValidationError({"identities": f"Identity {identity} is not in this room."})
+            roles[present[identity]] = role
+    return roles
 
 
 @router.get(
@@ -78,11 +102,12 @@ def participants_add(request, room_id: Id, data: ParticipantsAdd):
     summary="Change participants' roles",
 )
 def participants_roles(request, room_id: Id, data: RolesChange):
-    """Several roles at once, all or nothing; answers the room's participants afterwards."""
+    """Several roles at once, by participant id (`roles`) or identity id (`identities`), all or
+    nothing; answers the room's participants afterwards."""
     actor = request.auth
     room = live_room(actor, room_id)
     require(actor, "rooms.change_participant", "change participants' roles")
-    services.participants_roles_change(actor=actor, room=room, roles=dict(data.roles))
+    services.participants_roles_change(actor=actor, room=room, roles=_by_participant(room, data))
     return [participant_out(p) for p in participant_selectors.room_participants(room=room)]
 
 

@@ -202,6 +202,8 @@ def room_create(request, data: RoomCreate):
     """ACS's defaults for a missing window; participants as identity ids with roles."""
     actor = request.auth
     require(actor, "rooms.add_room", "create rooms")
+    if data.participants:
+        require(actor, "rooms.add_participant", "add participants")
     room = services.room_create(
         actor=actor,
         title=data.title,

@@ -1,9 +1,10 @@
 """A room's participants through the API: the room page's services and rules."""
 
 import pytest
+from django.contrib.auth.models import Permission
 
 from portal.models import AuditEvent
-from rooms.models import Participant, Role
+from rooms.models import Participant, Role, Room
 from tests.api.conftest import error_of
 from tests.identities.factories import IdentityFactory
 from tests.rooms.factories import town_hall
@@ -111,3 +112,53 @@ def test_it_removes_a_participant(api, superuser):
     again = api.delete(f"/rooms/{room.pk}/participants/{ada.pk}")
     assert again.status_code == 404
     assert error_of(again)["code"] == "not_found"
+
+
+def test_roles_can_name_people_by_their_identity(api, superuser):
+    room = town_hall(superuser, people=[("Ada", "ada@example.com")])
+    ada = Participant.objects.get(room=room)
+    response = api.post(
+        f"/rooms/{room.pk}/participants/roles", {"identities": {str(ada.identity_id): "Consumer"}}
+    )
+    assert response.status_code == 200, response.content
+    ada.refresh_from_db()
+    assert ada.role == Role.CONSUMER
+
+
+def test_an_identity_not_in_the_room_is_named_and_nothing_changes(api, superuser):
+    room = town_hall(superuser, people=[("Ada", "ada@example.com")])
+    ada = Participant.objects.get(room=room)
+    stranger = IdentityFactory()
+    response = api.post(
+        f"/rooms/{room.pk}/participants/roles",
+        {"identities": {str(ada.identity_id): "Consumer", str(stranger.pk): "Consumer"}},
+    )
+    assert response.status_code == 422
+    assert error_of(response)["field"] == "identities"
+    ada.refresh_from_db()
+    assert ada.role == Role.ATTENDEE
+
+
+def test_a_role_change_naming_nobody_is_refused(api, superuser):
+    room = town_hall(superuser)
+    response = api.post(f"/rooms/{room.pk}/participants/roles", {})
+    assert response.status_code == 422
+    assert error_of(response)["field"] == "roles"
+
+
+def test_creating_a_room_with_people_needs_the_permission_to_add_them(api_as, django_user_model):
+    creator = django_user_model.objects.create_user(username="creator", is_staff=True)
+    creator.user_permissions.set(
+        Permission.objects.filter(
+            codename__in=["add_room", "view_room"], content_type__app_label="rooms"
+        )
+    )
+    person = IdentityFactory()
+    api = api_as(creator)
+    refused = api.post(
+        "/rooms", {"title": "With people", "participants": [{"identity": person.pk}]}
+    )
+    assert refused.status_code == 403
+    assert "rooms.add_participant" in error_of(refused)["message"]
+    assert not Room.objects.exists()
+    assert api.post("/rooms", {"title": "Alone"}).status_code == 201
