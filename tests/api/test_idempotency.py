@@ -4,6 +4,8 @@ refused, and a duplicate racing the first is told to wait."""
 from datetime import timedelta
 
 import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from api.models import IdempotentRequest
 from identities.models import Identity
@@ -86,3 +88,21 @@ def test_an_overlong_key_is_refused(api):
     assert response.status_code == 422
     assert error_of(response)["field"] == "Idempotency-Key"
     assert not Room.objects.exists()
+
+
+def test_any_users_expired_keys_go_at_the_next_keyed_post(api, api_as, scheduler):
+    api_as(scheduler).post("/rooms", BODY, headers=KEY)
+    IdempotentRequest.objects.update(created_at=timezone.now() - timedelta(hours=25))
+    api.post("/rooms", BODY, headers={"Idempotency-Key": "another"})
+    assert list(IdempotentRequest.objects.values_list("key", flat=True)) == ["another"]
+
+
+def test_the_database_holds_one_row_per_user_and_key(superuser):
+    # What makes racing duplicates safe: the second insert fails however close the two are.
+    IdempotentRequest.objects.create(
+        user=superuser, key="k", fingerprint="a", created_at=timezone.now()
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        IdempotentRequest.objects.create(
+            user=superuser, key="k", fingerprint="a", created_at=timezone.now()
+        )
