@@ -226,12 +226,18 @@ def enqueue(kind: str, pk: int, *, request_id: str | None = None) -> None:
         push_task.enqueue(kind, pk)
 
 
-def sweep(*, limit: int = 500) -> int:
+def sweep(*, limit: int = 500, queue_behind: bool = False) -> int:
     """Enqueue every push that is due: its next try reached, or its worker's lease run out.
 
     The one scheduler of retries, of pushes whose task was lost and of pushes a killed worker
     left; returns how many it enqueued. Each one's next try moves SWEEP_GRACE on, so the next
     sweep leaves it to the task enqueued now.
+
+    `queue_behind`: a task has waited in the queue longer than SWEEP_GRACE, so the workers are
+    behind and a pending push's task is most likely waiting there, not lost. Such pushes are
+    left for later: enqueued again, each would add a task that finds nothing to do ahead of
+    every newer change, once per SWEEP_GRACE for as long as the backlog lasts. Retries (failed)
+    and pushes a killed worker left still have no task, and are enqueued whatever the queue.
     """
     now = timezone.now()
     due = (
@@ -239,6 +245,8 @@ def sweep(*, limit: int = 500) -> int:
         .filter(Q(next_try_at__lte=now) | Q(next_try_at__isnull=True))
         .filter(Q(held_until__isnull=True) | Q(held_until__lt=now))
     )
+    if queue_behind:
+        due = due.exclude(state=SyncState.PENDING, held_until__isnull=True)
     found = list(due.order_by("next_try_at", "pk").values_list("pk", "kind", "object_id")[:limit])
     if found:
         Entry.objects.filter(pk__in=[pk for pk, _, _ in found]).update(

@@ -27,12 +27,14 @@ from contextlib import suppress
 from django.conf import settings
 from django.core.management import call_command
 from django.db import close_old_connections, connections, router
+from django.db.models import Q
+from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.management.commands.db_worker import Worker
-from django_tasks_db.models import DBTaskResult
+from django_tasks_db.models import DBTaskResult, get_date_max
 
 from outbox import heartbeat, registry
-from outbox.engine import new_worker_id, next_try_after, sweep
+from outbox.engine import SWEEP_GRACE, new_worker_id, next_try_after, sweep
 
 log = logging.getLogger(__name__)
 
@@ -258,7 +260,7 @@ class Housekeeper(threading.Thread):
             if self.clock() >= self.next_beat:
                 heartbeat.beat(self.worker_id)
                 self.next_beat = self.clock() + self.beat_every
-            if swept := sweep(limit=SWEEP_BATCH):
+            if swept := sweep(limit=SWEEP_BATCH, queue_behind=queue_behind()):
                 log.info("Enqueued %d due pushes", swept)
             wait = self.until_next_try() if swept < SWEEP_BATCH else SWEEP_SOONEST
             if self.clock() >= self.next_prune:
@@ -290,6 +292,18 @@ class Housekeeper(threading.Thread):
         if (at := next_try_after(now)) is None:
             return self.sweep_every
         return min(self.sweep_every, max(SWEEP_SOONEST, (at - now).total_seconds()))
+
+
+def queue_behind() -> bool:
+    """Whether a task due to run has waited longer than SWEEP_GRACE: the workers are behind
+    (outbox.engine.sweep then leaves pending pushes to the tasks already queued). One probe of
+    django-tasks-db's index of ready tasks."""
+    waited = timezone.now() - SWEEP_GRACE
+    return (
+        DBTaskResult.objects.filter(status=TaskResultStatus.READY, enqueued_at__lt=waited)
+        .filter(Q(run_after=get_date_max()) | Q(run_after__lt=waited))
+        .exists()
+    )
 
 
 def prune_task_results(backend_name: str = "default") -> None:

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from outbox import worker as portal_worker
-from outbox.engine import next_try_after
+from outbox.engine import SWEEP_GRACE, next_try_after, push_task
 from outbox.models import SyncState
 from outbox.worker import SWEEP_EVERY, SWEEP_SOONEST, Housekeeper
 from rooms.models import Room
@@ -74,3 +74,49 @@ def test_a_full_batch_sweeps_again_at_once(scheduler, monkeypatch):
     assert housekeeper.tick() == SWEEP_EVERY
     enqueued = {tuple(r.args_kwargs["args"]) for r in DBTaskResult.objects.all()}
     assert enqueued == {("room", room.pk) for room in rooms}
+
+
+def _task_waiting_since(seconds: float) -> None:
+    """A ready task (any push) enqueued `seconds` ago: the queue's oldest."""
+    result = push_task.enqueue("room", 0)
+    DBTaskResult.objects.filter(id=result.id).update(
+        enqueued_at=timezone.now() - timedelta(seconds=seconds)
+    )
+
+
+def test_a_backed_up_queue_gets_no_duplicate_of_a_push_already_queued(scheduler):
+    """While the workers are behind, a pending push's task waits in the queue: the sweep must
+    not add another ahead of newer changes every SWEEP_GRACE. A retry (failed) and a push a
+    killed worker left have no task, so they are still enqueued."""
+    now = timezone.now()
+    pending, failed, abandoned = (_room(scheduler, str(i)) for i in range(3))
+    set_sync(pending, state=SyncState.PENDING, next_try_at=now - timedelta(seconds=1))
+    set_sync(failed, state=SyncState.FAILED, next_try_at=now - timedelta(seconds=1))
+    set_sync(
+        abandoned,
+        state=SyncState.PENDING,
+        next_try_at=now - timedelta(seconds=1),
+        holder="killed",
+        held_until=now - timedelta(seconds=5),
+    )
+    DBTaskResult.objects.all().delete()
+    _task_waiting_since(SWEEP_GRACE.total_seconds() + 5)
+    assert portal_worker.queue_behind()
+
+    Housekeeper().tick()
+
+    enqueued = {tuple(r.args_kwargs["args"]) for r in DBTaskResult.objects.all()}
+    assert ("room", failed.pk) in enqueued and ("room", abandoned.pk) in enqueued
+    assert ("room", pending.pk) not in enqueued
+
+
+def test_a_queue_keeping_up_gets_a_lost_push_enqueued_again(scheduler):
+    room = _room(scheduler)
+    set_sync(room, state=SyncState.PENDING, next_try_at=timezone.now() - timedelta(seconds=1))
+    DBTaskResult.objects.all().delete()
+    _task_waiting_since(1)
+    assert not portal_worker.queue_behind()
+
+    Housekeeper().tick()
+
+    assert DBTaskResult.objects.filter(args_kwargs__args=["room", room.pk]).exists()
