@@ -269,6 +269,10 @@ ACS_EMULATOR_STATE: Path | str = Path(
     read_str("ACS_EMULATOR_STATE", str(VAR_DIR / "acs-emulator.sqlite3"))
 )
 
+# The served emulator's inbox (make run serves it on :8791): the menu links to it, so whoever runs
+# the portal on the emulator can read the invitations it sent. Empty: no link.
+ACS_EMULATOR_INBOX_URL = read_str("ACS_EMULATOR_INBOX_URL")
+
 # Where the portal is reached from outside: personal join links in e-mails start with it.
 PORTAL_BASE_URL = read_str("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 if not PORTAL_BASE_URL.startswith(("http://", "https://")):

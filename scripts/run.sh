@@ -15,6 +15,12 @@ worker=$!
 # is the portal's sign-in (docs/acs-emulator.md). The portal keeps its embedded emulator.
 $PY -m acs_emulator --state "${ACS_EMULATOR_STATE:-var/acs-emulator.sqlite3}" --port 8791 --quiet &
 emulator=$!
+# Its inbox holds the invitations the portal sends, unless a real ACS is configured: the menu
+# links to it.
+if [ -z "${ACS_CONNECTION_STRING:-}${ACS_ENDPOINT:-}" ] \
+  && ! grep -qsE '^ACS_(CONNECTION_STRING|ENDPOINT)=.' .env; then
+  export ACS_EMULATOR_INBOX_URL="${ACS_EMULATOR_INBOX_URL:-http://127.0.0.1:8791/_emulator/inbox}"
+fi
 trap 'kill $worker $emulator 2>/dev/null; wait $worker $emulator 2>/dev/null' EXIT INT TERM
 # Sign-in with the local Entra ID (demo app and groups, emulator only), unless Entra ID is
 # configured here or in .env; the password form stays for the admin user.
