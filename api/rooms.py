@@ -148,7 +148,8 @@ def live_room(actor, pk: int) -> Room:
 
 
 def entries(participants: list[ParticipantIn]) -> list[ParticipantEntry]:
-    """The people to add, by identity id; an id no live identity has is refused."""
+    """The people to add, by identity id: an id no identity has is refused here, a deleted
+    identity by the service."""
     ids = [p.identity for p in participants]
     found = Identity.objects.in_bulk(ids)
     missing = [pk for pk in ids if pk not in found]
