@@ -16,6 +16,7 @@ never an exception's text, a host name or a connection string.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import threading
 from datetime import timedelta
@@ -76,8 +77,9 @@ class _PortalCheck(HealthCheck):
         except db.Error as exc:
             raise ServiceUnavailable("database unavailable") from exc
 
+    @abc.abstractmethod
     def check(self) -> None:
-        raise NotImplementedError
+        """Raise ServiceUnavailable, naming what is wrong, unless all is well."""
 
 
 @dataclasses.dataclass
@@ -166,7 +168,7 @@ def probe_gateway() -> acs.AcsGateway:
 
 
 def probe_acs() -> str:
-    """ "" if ACS answers a cheap, signed call (the first page of rooms), else why not."""
+    """Why ACS does not answer a cheap, signed call (the first page of rooms); "" when it does."""
     try:
         next(iter(probe_gateway().list_rooms()), None)
     except acs.AcsThrottled:
