@@ -157,6 +157,16 @@ def test_a_push_the_sweep_enqueued_gets_an_id_of_its_own(monkeypatch):
     assert current_request_id() == ""
 
 
+def test_the_log_lines_of_a_push_carry_the_request_id(monkeypatch, log_output):
+    def run(kind, pk):
+        logging.getLogger("rooms.sync").warning("Pushing %s %s", kind, pk)
+
+    monkeypatch.setattr(engine, "run", run)
+    engine.push_task.call("room", 7, request_id="from-request")
+    line = json.loads(log_output.getvalue().splitlines()[-1])
+    assert (line["event"], line["request_id"]) == ("Pushing room 7", "from-request")
+
+
 def test_a_call_outside_any_request_keeps_the_sdks_own_id(emulator, sent_headers):
     list(acs.get_gateway().list_rooms())
     (headers,) = sent_headers
