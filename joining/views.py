@@ -42,7 +42,8 @@ def _call_policy() -> dict:
     the join page: it talks to Azure's and Teams' many hosts over HTTPS and WebSockets, runs
     WebAssembly and starts workers from blob: URLs, and draws video into blob: and data: images.
     """
-    policy = {name: list(values) for name, values in settings.SECURE_CSP.items()}
+    base: dict[str, list[str]] = settings.SECURE_CSP
+    policy = {name: list(values) for name, values in base.items()}
     policy["connect-src"] = [*policy.get("connect-src", [CSP.SELF]), "https:", "wss:"]
     policy["script-src"] = [*policy.get("script-src", [CSP.SELF]), CSP.WASM_UNSAFE_EVAL]
     policy["worker-src"] = [CSP.SELF, "blob:"]
