@@ -3,6 +3,7 @@ buttons that revoke or renew a person's link."""
 
 from collections.abc import Callable
 from functools import wraps
+from typing import cast
 
 from django.conf import settings
 from django.contrib import messages
@@ -42,7 +43,7 @@ def _call_policy() -> dict:
     the join page: it talks to Azure's and Teams' many hosts over HTTPS and WebSockets, runs
     WebAssembly and starts workers from blob: URLs, and draws video into blob: and data: images.
     """
-    base: dict[str, list[str]] = settings.SECURE_CSP
+    base = cast(dict[str, list[str]], settings.SECURE_CSP)
     policy = {name: list(values) for name, values in base.items()}
     policy["connect-src"] = [*policy.get("connect-src", [CSP.SELF]), "https:", "wss:"]
     policy["script-src"] = [*policy.get("script-src", [CSP.SELF]), CSP.WASM_UNSAFE_EVAL]
