@@ -31,6 +31,9 @@ PUBLIC |= {"joining:join", "joining:token"}
 PUBLIC |= {"invitations:feed"}
 # Health probes are for load balancers and monitors (tests/ops/test_health.py: no sign-in).
 PUBLIC |= {"health_live", "health_ready", "health"}
+# Entra ID sign-in starts before anyone is signed in (tests/portal/test_entra.py; test_access.py:
+# no sign-in, a 404 while Entra ID is not configured).
+PUBLIC |= {"oidc_authentication_init", "oidc_authentication_callback"}
 ANY_SIGNED_IN = None
 # The REST API's endpoints take bearer tokens, not sessions: tests/api/test_permission_matrix.py
 # runs each of them for every group. Its token page and docs page are portal pages (PORTAL).
