@@ -226,7 +226,11 @@ class Emulator:
         if self.entra.owns(req.path):
             reply = self.entra.serve(req)
             return reply.send(start_response, _reason(reply.status))
-        if req.path.startswith("/_emulator/") or req.path == "/_emulator":
+        if req.path == "/favicon.ico":
+            # Browsers ask for it on the sign-in and inbox pages: no icon, rather than an ACS 401
+            # that their console shows as an error.
+            response = Response(204, None)
+        elif req.path.startswith("/_emulator/") or req.path == "/_emulator":
             response = control.handle(self, req)
         else:
             response = self._serve_api(req)

@@ -144,3 +144,22 @@ def test_reset_also_clears_faults(api):
     api.emu.set_faults(error_rates={500: 1.0})
     api.emu.reset()
     assert api.get("/rooms").status_code == 200
+
+
+def test_a_browsers_favicon_request_gets_no_icon_and_no_401():
+    """The sign-in and inbox pages are opened in browsers, which ask for /favicon.ico unsigned."""
+    from acs_emulator import Emulator
+
+    emulator = Emulator()
+    status: list[str] = []
+    body = emulator(
+        {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": "/favicon.ico",
+            "QUERY_STRING": "",
+            "wsgi.input": None,
+        },
+        lambda s, headers: status.append(s),
+    )
+    assert status[0].startswith("204")
+    assert b"".join(body) == b""
