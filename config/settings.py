@@ -10,6 +10,7 @@ from django.utils.csp import CSP
 from portal.entra_settings import read_entra
 from portal.env import (
     read_bool,
+    read_cache,
     read_choice,
     read_database,
     read_int,
@@ -272,6 +273,11 @@ ACS_EMULATOR_STATE: Path | str = Path(
 # The served emulator's inbox (make run serves it on :8791): the menu links to it, so whoever runs
 # the portal on the emulator can read the invitations it sent. Empty: no link.
 ACS_EMULATOR_INBOX_URL = read_str("ACS_EMULATOR_INBOX_URL")
+
+# The rate limits (join tokens, the API) count in the default cache. Unset: each process's own
+# memory, enough for one process; with several, a shared one (check --deploy warns):
+# CACHE_URL=dbcache://portal_cache (then `manage.py createcachetable`) or redis://host:6379/0.
+CACHES = {"default": read_cache("CACHE_URL")}
 
 # Where the portal is reached from outside: personal join links in e-mails start with it.
 PORTAL_BASE_URL = read_str("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")

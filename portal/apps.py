@@ -8,7 +8,7 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self) -> None:
-        from portal import lookups, middleware
+        from portal import checks, lookups, middleware  # noqa: F401 - checks registers itself
 
         lookups.register()  # `field__in_array=` (the rooms search)
 

@@ -125,3 +125,19 @@ def read_database(name: str, default_sqlite: Path, environ_map: dict | None = No
     else:
         raise _fail(name, value, "a sqlite:// or postgres:// URL")
     return config
+
+
+def read_cache(name: str, environ_map: dict | None = None) -> dict:
+    """Parse CACHE_URL (django-environ: locmemcache://, dbcache://table, redis://host:6379/0);
+    unset, the process's own memory."""
+    value = _raw(name, environ_map) or "locmemcache://"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return environ.Env.cache_url_config(value)
+    except Exception as exc:
+        raise _fail(
+            name,
+            value,
+            f"a cache URL such as dbcache://portal_cache or redis://host:6379/0 ({exc})",
+        ) from None
