@@ -31,6 +31,7 @@ from invitations.models import (
 )
 from outbox import engine
 from portal import audit
+from portal.logging import current_request_id, request_context
 from portal.models import AuditEvent, Preference
 from portal.services import require
 from rooms.models import Participant, Room
@@ -100,10 +101,14 @@ def scan(*, limit: int = SCAN_BATCH) -> int:
         events = list(
             AuditEvent.objects.filter(pk__gt=cursor.last_event_id, pk__lte=top, action__in=WATCHED)
             .order_by("pk")
-            .values_list("pk", "room_id")[:limit]
+            .values_list("pk", "room_id", "request_id")[:limit]
         )
-        for room_id in dict.fromkeys(room for _, room in events if room is not None):
-            reconcile_room(room_id)
+        # Each room's e-mails carry the request id of its latest change: their sends' log lines
+        # and ACS calls (x-ms-client-request-id) lead back to the request that caused them.
+        caused_by = {room: request_id for _, room, request_id in events if room is not None}
+        for room_id, request_id in caused_by.items():
+            with request_context(request_id or current_request_id()):
+                reconcile_room(room_id)
         # Past the other events too (the sync's, mostly), so they are not read again.
         cursor.last_event_id = events[-1][0] if len(events) == limit else top
         cursor.save(update_fields=["last_event_id"])

@@ -10,6 +10,7 @@ from benchmarks.seed import Sizes, seed
 from identities.services import NewPerson, identity_delete
 from invitations.models import Invitation, Kind, Status
 from invitations.services import invitations_set_enabled, scan_all, skip_history
+from portal.logging import request_context
 from portal.models import AuditEvent, Preference
 from rooms import recurrence, services
 from rooms.models import Participant, Role
@@ -311,3 +312,14 @@ def test_each_occurrence_of_a_series_is_its_own_calendar_entry(scheduler, inbox,
     assert len({str(e["UID"]) for e in events}) == 2
     assert {str(e["RELATED-TO"]) for e in events} == {f"series-{series.pk}@rooms.example.com"}
     assert sorted(e.start for e in events) == [first, first + timedelta(days=7)]
+
+
+def test_the_send_carries_the_request_id_of_the_change_that_caused_it(role_admin, inbox, deliver):
+    """An e-mail is sent by the worker, later: its task, its audit event and its ACS call still
+    carry the id of the request that added the person (issue 15: one id from request to ACS)."""
+    with request_context("add-ada-7"):
+        _room(role_admin, ADA)
+    deliver()
+    assert len(inbox(ADA[1])) == 1
+    sent = AuditEvent.objects.get(action="acs.invitation.sent")
+    assert sent.request_id == "add-ada-7"
