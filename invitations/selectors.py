@@ -10,6 +10,7 @@ from invitations.models import Invitation, RoomCalendar
 from joining.links import url_of
 from joining.models import JoinLink
 from rooms.models import Participant, Room
+from rooms.participant_selectors import room_participants
 
 # A feed lists the owner's rooms from a month back to ACS's 180-day limit ahead.
 FEED_PAST = timedelta(days=30)
@@ -38,11 +39,8 @@ def feed_rooms(*, user) -> list[Room]:
 
 def people_with_invitations(*, room: Room) -> list[tuple[Participant, Invitation | None]]:
     """The room's people, each with their latest e-mail about it (None if never sent one)."""
-    people = list(
-        Participant.objects.select_related("identity")
-        .filter(room=room)
-        .order_by("identity__display_name", "pk")
-    )
+    # The people table's query: names read by primary key, not a join that hashes every identity.
+    people = list(room_participants(room=room))
     latest: dict[int, Invitation] = {}
     for row in Invitation.objects.select_related("sync").filter(room_id=room.pk).order_by("-pk"):
         latest.setdefault(row.identity_id, row)

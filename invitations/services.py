@@ -159,7 +159,8 @@ def reconcile_room(room_id: int) -> int:
     participants = (
         {
             p.identity_id: p
-            for p in Participant.objects.select_related("identity").filter(room_id=room_id)
+            # By primary key (prefetch): a join to identities can hash all of them.
+            for p in Participant.objects.filter(room_id=room_id).prefetch_related("identity")
         }
         if live
         else {}
