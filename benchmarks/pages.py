@@ -273,6 +273,14 @@ def pages(seeded: Seeded) -> list[Page]:
             f"{changelist}?q={person}",
             speed_target=True,
         ),
+        # What a page costs before its rows: the portal's list finding nothing (no row, no
+        # count past the first), the stock admin's index (no query of rooms at all). The lists'
+        # 3x target cannot go below it.
+        Page(
+            "fixed cost: rooms list finding nothing / stock admin index",
+            f"{room_list}?q=no-such-room-xq",
+            reverse("baseline_admin:index"),
+        ),
         Page(
             f"room page, {seeded.big_room.participants.count()} people",
             reverse("rooms:detail", args=[big_room]),
