@@ -220,10 +220,11 @@ def enqueue(kind: str, pk: int, *, request_id: str | None = None) -> None:
     """
     if request_id is None:
         request_id = current_request_id()
+    task = push_task.using(priority=pusher(kind).priority)
     if request_id:
-        push_task.enqueue(kind, pk, request_id=request_id)
+        task.enqueue(kind, pk, request_id=request_id)
     else:
-        push_task.enqueue(kind, pk)
+        task.enqueue(kind, pk)
 
 
 def sweep(*, limit: int = 500, queue_behind: bool = False) -> int:

@@ -21,13 +21,19 @@ class Pusher:
     # retry_by(book) -> the latest time for the next try, or None: a create whose answer was
     # lost must be retried while ACS still replays it.
     retry_by: Callable[[dict], datetime | None] | None = None
+    # The task queue's priority of this kind's pushes (django.tasks: higher runs first). A
+    # kind whose push waits long on its service (an e-mail's send) goes below the others, so
+    # a room's change never queues behind a batch of e-mails.
+    priority: int = 0
 
 
 _pushers: dict[str, Pusher] = {}
 
 
-def register(kind: str, *, model: type[models.Model], push: Callable, retry_by=None) -> None:
-    _pushers[kind] = Pusher(kind=kind, model=model, push=push, retry_by=retry_by)
+def register(
+    kind: str, *, model: type[models.Model], push: Callable, retry_by=None, priority: int = 0
+) -> None:
+    _pushers[kind] = Pusher(kind=kind, model=model, push=push, retry_by=retry_by, priority=priority)
 
 
 def pusher(kind: str) -> Pusher:

@@ -323,3 +323,25 @@ def test_the_send_carries_the_request_id_of_the_change_that_caused_it(role_admin
     assert len(inbox(ADA[1])) == 1
     sent = AuditEvent.objects.get(action="acs.invitation.sent")
     assert sent.request_id == "add-ada-7"
+
+
+def test_a_rooms_push_runs_before_invitations_queued_earlier(
+    scheduler, inbox, deliver, django_capture_on_commit_callbacks
+):
+    """An e-mail's push waits seconds for ACS Email: a room changed after a batch of
+    invitations was queued is pushed first, not behind them."""
+    from django_tasks_db.models import DBTaskResult
+
+    from outbox import engine
+
+    room = _room(scheduler, ADA, ALAN)
+    deliver()  # the room's own push and the first invitations
+    services.participants_remove(
+        actor=scheduler, room=room, participant_ids=[_participant(room, ADA[1]).pk]
+    )
+    DBTaskResult.objects.all().delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        scan_all()  # Ada's cancellation: an invitation push, queued first
+    engine.enqueue("room", room.pk)  # then a room push
+    queued = [r.args_kwargs["args"][0] for r in DBTaskResult.objects.ready()]
+    assert queued[0] == "room" and "invitation" in queued
