@@ -12,6 +12,8 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "rooms.example.com",
     "CSRF_TRUSTED_ORIGINS": "https://rooms.example.com",
     "DATABASE_URL": "postgres://portal@db.internal:5432/portal",
+    # Several web processes share the rate limits (portal.W001 otherwise).
+    "CACHE_URL": "dbcache://portal_cache",
     "TIME_ZONE": "Europe/Paris",
 }
 
