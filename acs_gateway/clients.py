@@ -134,6 +134,18 @@ def _setting(name: str, default: Any) -> Any:
         return default
 
 
+def configuration() -> tuple[str, str, str, str]:
+    """Which ACS the settings name now: (connection string, keyless endpoint, CA bundle,
+    emulator state). The gateway and the e-mail client keep one client per distinct value, so
+    override_settings in tests takes effect."""
+    return (
+        _setting("ACS_CONNECTION_STRING", "") or "",
+        _setting("ACS_ENDPOINT", "") or "",
+        _setting("ACS_CA_BUNDLE", "") or "",
+        str(_setting("ACS_EMULATOR_STATE", "") or ""),
+    )
+
+
 def keyless_credential(ca_bundle: str = "") -> TokenCredential:
     """The credential for an ACS endpoint without a key: DefaultAzureCredential, i.e. managed
     identity in Azure, or EnvironmentCredential (AZURE_TENANT_ID, AZURE_CLIENT_ID,

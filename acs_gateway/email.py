@@ -12,7 +12,7 @@ from typing import Any
 from azure.communication.email import EmailClient
 from azure.core.exceptions import AzureError, HttpResponseError
 
-from acs_gateway.clients import _setting, embedded_emulator, make_client
+from acs_gateway.clients import configuration, embedded_emulator, make_client
 from acs_gateway.errors import AcsUnavailable, _request_id, map_error
 
 # A plain string, as for Rooms and Identity: the SDK's default is its ApiVersion enum.
@@ -68,12 +68,7 @@ _clients: dict[tuple[str, str, str, str], EmailClient] = {}
 def _client() -> EmailClient:
     """One client per configuration (ACS_CONNECTION_STRING or, keyless, ACS_ENDPOINT;
     ACS_CA_BUNDLE, ACS_EMULATOR_STATE), so override_settings in tests works, as get_gateway()."""
-    key = (
-        _setting("ACS_CONNECTION_STRING", "") or "",
-        _setting("ACS_ENDPOINT", "") or "",
-        _setting("ACS_CA_BUNDLE", "") or "",
-        str(_setting("ACS_EMULATOR_STATE", "") or ""),
-    )
+    key = configuration()
     with _clients_lock:
         client = _clients.get(key)
         if client is None:

@@ -17,7 +17,7 @@ from azure.core.exceptions import (
 
 from acs_gateway.clients import (
     REPEATABILITY_OPTION,
-    _setting,
+    configuration,
     embedded_emulator,
     identity_client,
     rooms_client,
@@ -319,12 +319,7 @@ def get_gateway() -> AcsGateway:
     """The process-wide gateway for the current settings (ACS_CONNECTION_STRING or, keyless,
     ACS_ENDPOINT; ACS_CA_BUNDLE, ACS_EMULATOR_STATE); one per distinct configuration, so
     override_settings in tests works."""
-    key = (
-        _setting("ACS_CONNECTION_STRING", "") or "",
-        _setting("ACS_ENDPOINT", "") or "",
-        _setting("ACS_CA_BUNDLE", "") or "",
-        str(_setting("ACS_EMULATOR_STATE", "") or ""),
-    )
+    key = configuration()
     with _gateway_lock:
         gateway = _gateways.get(key)
         if gateway is None:
