@@ -25,3 +25,9 @@ def trigram_index(name: str, table: str, column: str, *, where: str = "") -> Pos
         f"gin_trgm_ops){condition}",
         f"DROP INDEX IF EXISTS {name}",
     )
+
+
+def trigram_extension() -> PostgresOnlySQL:
+    """pg_trgm, created if missing and left in place when migrating back: both apps' indexes
+    need it, and dropping it with one app's migration would fail on the other's."""
+    return PostgresOnlySQL("CREATE EXTENSION IF NOT EXISTS pg_trgm", migrations.RunSQL.noop)

@@ -1,7 +1,6 @@
-from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations
 
-from portal.migration_ops import trigram_index
+from portal.migration_ops import trigram_extension, trigram_index
 
 
 class Migration(migrations.Migration):
@@ -11,7 +10,7 @@ class Migration(migrations.Migration):
     dependencies = [("identities", "0006_live_order_indexes")]
 
     operations = [
-        TrigramExtension(),
+        trigram_extension(),
         trigram_index("identity_name_trgm", "identities_identity", "display_name"),
         trigram_index("identity_email_trgm", "identities_identity", "email"),
     ]

@@ -1,7 +1,6 @@
-from django.contrib.postgres.operations import TrigramExtension
 from django.db import migrations
 
-from portal.migration_ops import trigram_index
+from portal.migration_ops import trigram_extension, trigram_index
 
 
 class Migration(migrations.Migration):
@@ -11,7 +10,7 @@ class Migration(migrations.Migration):
     dependencies = [("rooms", "0008_live_order_indexes")]
 
     operations = [
-        TrigramExtension(),
+        trigram_extension(),
         trigram_index("room_title_trgm", "rooms_room", "title", where="deleted_at IS NULL"),
         trigram_index("room_acs_id_trgm", "rooms_room", "acs_id", where="deleted_at IS NULL"),
     ]
