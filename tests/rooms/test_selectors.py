@@ -663,37 +663,34 @@ def test_the_dashboard_reads_its_rooms_in_two_queries(scheduler):
 # --------------------------------------------------------------------------- search plans
 
 
-def _plan(queryset) -> str:
-    sql, params = queryset.query.sql_with_params()
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"EXPLAIN {sql}", params)
-            return "\n".join(row[0] for row in cursor.fetchall())
-        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
-        return "\n".join(str(row[-1]) for row in cursor.fetchall())
-
-
-def test_a_narrow_search_reads_rooms_through_indexes_only(scheduler):
-    """PostgreSQL: the title, the ACS id and the people's rooms each through an index, ORed as
-    bitmaps (rooms/0009, identities/0007, portal/lookups.py): no scan of every room. SQLite has
-    no trigram index and scans (docs/benchmarks.md)."""
+def test_a_narrow_search_is_one_or_of_conditions_the_indexes_serve(scheduler):
+    """A narrow search is one OR of conditions that indexes serve on PostgreSQL (rooms/0009,
+    identities/0007, portal/lookups.py): UPPER(title) and UPPER(acs_id) LIKE through trigram
+    indexes, the people's rooms as `id = ANY(ARRAY(...))` through the primary key, so one
+    BitmapOr reads just the matches. `id IN (subquery)` in that OR made PostgreSQL scan every
+    room. The plan itself depends on the data's size: docs/benchmarks.md measures it at
+    100,000 rooms."""
     ParticipantFactory(room=room("Budget review"), identity=IdentityFactory(display_name="Ada"))
-    # Enough rooms, with statistics, that reading them all costs more than the indexes do.
-    start = NOW + timedelta(days=1)
-    Room.objects.bulk_create(
-        Room(title=f"Weekly sync {n}", owner=scheduler, valid_from=start, valid_until=at(30))
-        for n in range(3000)
-    )
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE" if connection.vendor == "sqlite" else "ANALYZE rooms_room")
     match = selectors._matches("budget")
     assert match.narrow
 
-    plan = _plan(selectors.live_rooms().filter(match.condition).order_by().values("pk"))
+    rooms = selectors.live_rooms().filter(match.condition).order_by().values("pk")
+    sql = str(rooms.query)
 
+    assert [row["pk"] for row in rooms] == [Room.objects.get(title="Budget review").pk]
     if connection.vendor == "postgresql":
-        assert "room_title_trgm" in plan and "room_acs_id_trgm" in plan
-        assert "BitmapOr" in plan
-        assert "Seq Scan on rooms_room" not in plan
+        assert '= ANY(ARRAY(SELECT DISTINCT "' in sql and "IN (SELECT" not in sql.split("ANY(")[0]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE '%trgm'"
+            )
+            indexes = dict(cursor.fetchall())
+        assert set(indexes) == {
+            "room_title_trgm",
+            "room_acs_id_trgm",
+            "identity_name_trgm",
+            "identity_email_trgm",
+        }
+        assert all("gin (upper(" in d and "gin_trgm_ops" in d for d in indexes.values())
     else:
-        assert "rooms_room" in plan and "SCAN" in plan.upper()
+        assert ' IN (SELECT DISTINCT "' in sql
