@@ -34,6 +34,7 @@ from . import auth, entra_demo
 from .entra_directory import Directory
 from .messages import Request
 from .store import Store
+from .tokens import stored_rsa_key
 
 TENANT_ID = entra_demo.TENANT_ID
 # Audience of the tokens ACS accepts, and the resource a client credentials scope names.
@@ -185,22 +186,7 @@ class EntraId:
         """The signing key, generated once per state and kept in it (so restarts keep the JWKS)."""
         with self._lock:
             if self._key is None:
-                fresh = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-                pem = fresh.private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption(),
-                ).decode("ascii")
-                with self.store.write() as conn:
-                    conn.execute(
-                        "INSERT OR IGNORE INTO meta (key, value) VALUES ('entra_signing_key', ?)",
-                        (pem,),
-                    )
-                stored = self.store.get_meta("entra_signing_key") or pem
-                key = serialization.load_pem_private_key(stored.encode("ascii"), None)
-                if not isinstance(key, rsa.RSAPrivateKey):
-                    raise TypeError("The stored Entra signing key is not an RSA key.")
-                self._key = key
+                self._key = stored_rsa_key(self.store, "entra_signing_key")
             return self._key
 
     def public_key(self) -> rsa.RSAPublicKey:

@@ -29,6 +29,26 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def stored_rsa_key(store: Store, name: str) -> rsa.RSAPrivateKey:
+    """The RSA key kept in the state under `name`, made on first use; restarts and other
+    processes on the same state file get the same one (INSERT OR IGNORE: the first stored wins)."""
+    pem = store.get_meta(name)
+    if pem is None:
+        fresh = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        fresh_pem = fresh.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode("ascii")
+        with store.write() as conn:
+            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (name, fresh_pem))
+        pem = store.get_meta(name) or fresh_pem
+    key = serialization.load_pem_private_key(pem.encode("ascii"), None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise TypeError(f"The stored key {name!r} is not an RSA key.")
+    return key
+
+
 class Signer:
     """An RSA key kept in the store's meta table, so every process sharing the state signs alike."""
 
@@ -40,27 +60,7 @@ class Signer:
     def key(self) -> rsa.RSAPrivateKey:
         with self._lock:
             if self._key is None:
-                pem = self.store.get_meta("signing_key")
-                if pem is None:
-                    fresh = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-                    fresh_pem = fresh.private_bytes(
-                        serialization.Encoding.PEM,
-                        serialization.PrivateFormat.PKCS8,
-                        serialization.NoEncryption(),
-                    ).decode("ascii")
-                    # Another process may have stored its key first; everyone uses the stored one.
-                    with self.store.write() as conn:
-                        conn.execute(
-                            "INSERT OR IGNORE INTO meta (key, value) VALUES ('signing_key', ?)",
-                            (fresh_pem,),
-                        )
-                    pem = self.store.get_meta("signing_key")
-                    # The INSERT OR IGNORE above leaves a stored key, ours or another process's.
-                    assert pem is not None
-                key = serialization.load_pem_private_key(pem.encode("ascii"), None)
-                if not isinstance(key, rsa.RSAPrivateKey):
-                    raise TypeError("The stored signing key is not an RSA key.")
-                self._key = key
+                self._key = stored_rsa_key(self.store, "signing_key")
             return self._key
 
     def _header(self) -> dict:
