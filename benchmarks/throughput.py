@@ -30,7 +30,8 @@ from acs_emulator.timeutil import TICKS_PER_SECOND, parse_rfc3339, to_ticks
 from benchmarks.seed import Seeded, seed_emulator, synced_rooms
 from benchmarks.table import Report, Row, progress
 from benchmarks.worker import ProcessWorker
-from outbox.models import Entry, SyncState
+from outbox import engine
+from outbox.models import SyncState
 from rooms import services
 from rooms.models import Participant, Role, Room
 from rooms.sync import desired_state
@@ -113,7 +114,7 @@ def _arrive(load: Load, count: int, rate: float) -> list[int]:
 def _owed() -> int:
     """Pushes owed, and tasks queued: a queue of tasks whose push is done already (duplicates
     the sweep enqueued while the backlog waited) still takes the worker a moment each."""
-    owed = Entry.objects.filter(state__in=[SyncState.PENDING, SyncState.FAILED]).count()
+    owed = engine.owed().count()
     return owed + DBTaskResult.objects.filter(status="READY").count()
 
 

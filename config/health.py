@@ -39,7 +39,7 @@ from health_check.views import HealthCheckView
 
 import acs_gateway as acs
 from outbox import heartbeat
-from outbox.models import Entry, SyncState
+from outbox.engine import oldest_unpushed_change
 
 # The ACS probe's own socket timeouts: a hung ACS fails the probe in seconds and never holds a
 # web thread for the gateway's 10 s + 30 s.
@@ -107,20 +107,6 @@ class TaskWorkers(_PortalCheck):
             raise ServiceUnavailable("no task worker is running (manage.py run_worker)")
         silent = _seconds(timezone.now() - last.seen_at)
         raise ServiceUnavailable(f"no task worker seen for {silent} s")
-
-
-def oldest_unpushed_change():
-    """When the oldest change still waiting to reach ACS was made (None: nothing waits).
-
-    Served by the partial index outbox_entry_backlog: its first row is the answer.
-    """
-    return (
-        Entry.objects.filter(state__in=[SyncState.PENDING, SyncState.FAILED])
-        .filter(marked_at__isnull=False)
-        .order_by("marked_at")
-        .values_list("marked_at", flat=True)
-        .first()
-    )
 
 
 @dataclasses.dataclass

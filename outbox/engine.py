@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.tasks import task
 from django.utils import timezone
 
@@ -242,7 +242,7 @@ def sweep(*, limit: int = 500, queue_behind: bool = False) -> int:
     """
     now = timezone.now()
     due = (
-        Entry.objects.filter(state__in=[SyncState.PENDING, SyncState.FAILED])
+        owed()
         .filter(Q(next_try_at__lte=now) | Q(next_try_at__isnull=True))
         .filter(Q(held_until__isnull=True) | Q(held_until__lt=now))
     )
@@ -258,10 +258,29 @@ def sweep(*, limit: int = 500, queue_behind: bool = False) -> int:
     return len(found)
 
 
+def owed() -> QuerySet[Entry]:
+    """The rows whose push is still owed: pending, or failed and waiting for a retry."""
+    return Entry.objects.filter(state__in=[SyncState.PENDING, SyncState.FAILED])
+
+
+def oldest_unpushed_change() -> datetime | None:
+    """When the oldest change still waiting to reach ACS was made (None: nothing waits).
+
+    Served by the partial index outbox_entry_backlog: its first row is the answer.
+    """
+    return (
+        owed()
+        .filter(marked_at__isnull=False)
+        .order_by("marked_at")
+        .values_list("marked_at", flat=True)
+        .first()
+    )
+
+
 def next_try_after(moment: datetime) -> datetime | None:
     """The earliest next try after `moment` (when the sweep next has a retry to enqueue)."""
     return (
-        Entry.objects.filter(state__in=[SyncState.PENDING, SyncState.FAILED])
+        owed()
         .filter(next_try_at__gt=moment)
         .order_by("next_try_at")
         .values_list("next_try_at", flat=True)

@@ -264,7 +264,7 @@ def test_the_backlog_age_reads_an_index_not_the_table(db):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from config.health import oldest_unpushed_change
+    from outbox.engine import oldest_unpushed_change
 
     for state in (SyncState.PENDING, SyncState.FAILED, SyncState.SYNCED, SyncState.STOPPED):
         _change_waiting_since(timedelta(seconds=5), state)
