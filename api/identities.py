@@ -8,6 +8,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from api.errors import Gone
+from api.paging import PageMeta, page_body
 from api.parsing import Id
 from identities import selectors, services
 from identities.models import Identity
@@ -39,14 +40,8 @@ class IdentityListItem(IdentityOut):
     room_count: int
 
 
-class IdentityPage(Schema):
+class IdentityPage(PageMeta):
     items: list[IdentityListItem]
-    page: int
-    per_page: int
-    count: int
-    count_exact: bool
-    next_page: int | None
-    previous_page: int | None
 
 
 class IdentityFilterParams(Schema):
@@ -110,16 +105,7 @@ def identity_list(request, filters: Query[IdentityFilterParams]):
     page = selectors.identity_page(
         search=filters.q, show_deleted=filters.show_deleted, number=filters.page, per_page=PER_PAGE
     )
-    paginator = page.paginator
-    return {
-        "items": [identity_out(identity) for identity in page.object_list],
-        "page": page.number,
-        "per_page": paginator.per_page,
-        "count": paginator.count,
-        "count_exact": getattr(paginator, "exact", True),
-        "next_page": page.next_page_number() if page.has_next() else None,
-        "previous_page": page.previous_page_number() if page.has_previous() else None,
-    }
+    return page_body(page, [identity_out(identity) for identity in page.object_list])
 
 
 @router.post("/identities", response={201: IdentityOut}, summary="Create an identity")

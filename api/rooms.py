@@ -10,6 +10,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from api.errors import ApiConflict, Gone
+from api.paging import PageMeta, page_body
 from api.parsing import Day, Id, Instant
 from identities.models import Identity
 from portal.paging import LAST_PAGE_ASKED
@@ -63,15 +64,8 @@ class RoomListItem(RoomSummary):
     participant_count: int
 
 
-class RoomPage(Schema):
+class RoomPage(PageMeta):
     items: list[RoomListItem]
-    page: int
-    per_page: int
-    # Counted up to 1,000 rooms (or the asked page's end): count_exact False means "more".
-    count: int
-    count_exact: bool
-    next_page: int | None
-    previous_page: int | None
 
 
 class RoomFilterParams(Schema):
@@ -180,16 +174,7 @@ def room_list(request, filters: Query[RoomFilterParams]):
     # A day is read in UTC, whatever zone a browser cookie would choose on the pages.
     with timezone.override(UTC):
         page = selectors.room_page(user=actor, filters=chosen, number=filters.page, now=now)
-    paginator = page.paginator
-    return {
-        "items": [room_out(room, now=now) for room in page.object_list],
-        "page": page.number,
-        "per_page": paginator.per_page,
-        "count": paginator.count,
-        "count_exact": getattr(paginator, "exact", True),
-        "next_page": page.next_page_number() if page.has_next() else None,
-        "previous_page": page.previous_page_number() if page.has_previous() else None,
-    }
+    return page_body(page, [room_out(room, now=now) for room in page.object_list])
 
 
 @router.get("/rooms/{room_id}", response=RoomOut, summary="Get a room")
