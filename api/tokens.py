@@ -1,6 +1,5 @@
 """Personal API tokens: made with a lifetime, shown once, found by their hash, revoked."""
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -11,6 +10,7 @@ from django.utils import timezone
 
 from api.models import ApiToken
 from portal import audit
+from portal.secret_digest import digest
 from portal.services import check_text, column_length
 
 PREFIX = "acsp_"
@@ -26,10 +26,6 @@ class NewToken:
     token: ApiToken
     # The secret itself: shown to its owner once, kept nowhere.
     secret: str
-
-
-def digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def token_create(*, user, name: str, days: int) -> NewToken:

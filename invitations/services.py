@@ -11,7 +11,6 @@ each room they name compares what every person was last told with what the room 
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 
@@ -33,6 +32,7 @@ from outbox import engine
 from portal import audit
 from portal.logging import current_request_id, request_context
 from portal.models import AuditEvent, Preference
+from portal.secret_digest import digest
 from portal.services import require
 from rooms.models import Participant, Room
 
@@ -334,16 +334,12 @@ def invitation_resend(*, actor, participant: Participant) -> Invitation:
 # ------------------------------------------------------------------------ calendar feeds
 
 
-def feed_digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def feed_create(*, user) -> str:
     """A new subscription secret for the user (any earlier one stops working); shown once."""
     secret = secrets.token_urlsafe(32)
     with transaction.atomic():
         FeedToken.objects.filter(user=user).delete()
-        FeedToken.objects.create(user=user, digest=feed_digest(secret))
+        FeedToken.objects.create(user=user, digest=digest(secret))
     return secret
 
 
@@ -360,7 +356,7 @@ def feed_owner(secret: str):
     """The user whose live feed has this secret, or None."""
     if not secret or len(secret) > 100:
         return None
-    token = FeedToken.objects.select_related("user").filter(digest=feed_digest(secret)).first()
+    token = FeedToken.objects.select_related("user").filter(digest=digest(secret)).first()
     if token is None or not token.user.is_active:
         return None
     return token.user

@@ -7,7 +7,6 @@ database alone yields no link; a new SECRET_KEY ends every link.
 """
 
 import base64
-import hashlib
 import hmac
 import re
 import secrets
@@ -21,6 +20,7 @@ from django.utils.crypto import salted_hmac
 
 from joining.models import JoinLink
 from portal import audit
+from portal.secret_digest import digest
 from portal.services import require
 from rooms.models import Participant
 
@@ -36,12 +36,8 @@ ROOM_GONE = "This room has been deleted."
 
 def secret_of(nonce: str) -> str:
     """The URL secret of the link with this nonce."""
-    digest = salted_hmac(_SALT, nonce, algorithm="sha256").digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-
-
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
+    mac = salted_hmac(_SALT, nonce, algorithm="sha256").digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
 def _url(link: JoinLink) -> str:
@@ -54,7 +50,7 @@ def _new_link(participant: Participant, actor) -> JoinLink:
     return JoinLink.objects.create(
         participant=participant,
         nonce=nonce,
-        secret_hash=_hash(secret_of(nonce)),
+        secret_hash=digest(secret_of(nonce)),
         created_by=actor,
     )
 
@@ -147,7 +143,7 @@ def find(secret: str) -> JoinLink | None:
         return None
     link = (
         JoinLink.objects.select_related("participant__room__owner", "participant__identity")
-        .filter(secret_hash=_hash(secret))
+        .filter(secret_hash=digest(secret))
         .first()
     )
     # The hash matched; the HMAC proves the link was made under this SECRET_KEY.
